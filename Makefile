@@ -1,0 +1,73 @@
+# The two commands a reader needs: `make serve` and `make test`.
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := $(shell sed -n 's/^uv==//p' requirements.lock)
+
+# Keep models and bentos made by the notebooks and tests out of ~/bentoml.
+export BENTOML_HOME ?= $(CURDIR)/build/bentoml
+# sklearn under a server: without this, OpenMP threads spin after every call.
+export OMP_NUM_THREADS ?= 1
+export NO_MKDOCS_2_WARNING := 1
+
+# Debian packages the tests drive for real, as command:package.
+SYSTEM_DEPS := chromium:chromium
+
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)
+EXAMPLE_FILES := $(shell find examples -type f -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*')
+NOTEBOOK_TIMEOUT_S ?= 600
+
+.PHONY: serve test notebooks system-deps lock clean
+
+serve: $(VENV)/.installed notebooks
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
+
+test: $(VENV)/.installed system-deps notebooks
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+# The virtual environment, rebuilt whenever the lock changes.
+$(VENV)/.installed: requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	touch $@
+
+system-deps:
+	@missing=""; \
+	for dep in $(SYSTEM_DEPS); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "Missing system packages:$$missing"; \
+		echo "Install them with: sudo apt-get install$$missing"; \
+		exit 1; \
+	fi
+
+# Execute each notebook on a copy inside docs/ (mkdocs-jupyter renders only files there).
+# Make reruns a notebook only when it, an example or the environment changed.
+notebooks: $(EXECUTED)
+
+docs/notebooks/%.ipynb: notebooks/%.ipynb $(EXAMPLE_FILES) $(VENV)/.installed
+	@mkdir -p $(@D)
+	cp $< $@
+	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -o addopts="" -q $@
+
+# Re-resolve every pin: the handbook's lock, then each example's own requirements.txt,
+# constrained to the same versions so a copied example runs what the handbook tested.
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 -o requirements.lock
+	for example in examples/*/; do \
+		(cd $$example && ../../$(BIN)/uv pip compile --quiet requirements.in -c ../../requirements.lock \
+			--python-version 3.11 --custom-compile-command "uv pip compile requirements.in -o requirements.txt" \
+			| grep -v -- "-c ../../requirements.lock" > requirements.txt); \
+	done
+
+clean:
+	rm -rf build site docs/notebooks .cache

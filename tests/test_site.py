@@ -1,0 +1,71 @@
+"""The site: strict build, offline-safe assets, dangling includes caught, no broken links."""
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+from conftest import BIN, ROOT
+
+LOADED_LINK_RELS = ("stylesheet", "icon", "preload", "modulepreload")
+ASSET_TAGS = {"script": "src", "img": "src", "iframe": "src", "source": "src", "link": "href"}
+
+
+class AssetCollector(HTMLParser):
+    """Collects the URLs a page loads by itself (not the links a reader may click)."""
+
+    def __init__(self):
+        super().__init__()
+        self.assets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "link" and attrs.get("rel") not in LOADED_LINK_RELS:
+            return
+        if url := attrs.get(ASSET_TAGS.get(tag, "")):
+            self.assets.append(url)
+
+
+def test_build_has_every_page_and_the_executed_notebook(built_site):
+    for page in ["index.html", "getting-started/index.html", "notebooks/quickstart/index.html"]:
+        assert (built_site / page).is_file(), page
+    notebook_page = (built_site / "notebooks/quickstart/index.html").read_text()
+    assert "jp-OutputArea-output" in notebook_page
+    assert "data:image/png;base64" in notebook_page, "the plot from the executed run is missing"
+
+
+def test_pages_load_nothing_from_other_hosts(built_site):
+    external = []
+    for page in built_site.rglob("*.html"):
+        collector = AssetCollector()
+        collector.feed(page.read_text())
+        external += [f"{page.relative_to(built_site)}: {url}" for url in collector.assets
+                     if re.match(r"(https?:)?//", url)]
+    css_url = re.compile(r"""(?:url\(|@import\s+)["']?((?:https?:)?//[^"')]+)""")
+    for css in built_site.rglob("*.css"):
+        external += [f"{css.name}: {url}" for url in css_url.findall(css.read_text())]
+    assert external == []
+
+
+def test_dangling_snippet_include_fails_the_build(tmp_path):
+    for item in ["mkdocs.yml", "docs", "overrides", "examples"]:
+        copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy
+        copy(ROOT / item, tmp_path / item)
+    page = tmp_path / "docs" / "getting-started.md"
+    page.write_text(page.read_text() + '\n--8<-- "examples/quickstart/no_such_file.py"\n')
+    result = subprocess.run(
+        [BIN / "mkdocs", "build", "--strict", "--site-dir", tmp_path / "site"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "no_such_file.py" in result.stderr
+
+
+def test_no_broken_internal_links(site_url):
+    result = subprocess.run(
+        [BIN / "linkchecker", "--config", ROOT / "tests" / "linkcheckerrc", "--no-status",
+         f"{site_url}/"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert re.search(r"\b0 errors found", result.stdout), result.stdout[-2000:]
