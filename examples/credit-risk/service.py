@@ -1,0 +1,104 @@
+"""The credit-risk scoring service: one application or a batch, with a typed contract."""
+
+import os
+from typing import Literal
+
+import artifact
+import bentoml
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from threadpoolctl import threadpool_limits
+
+from train import MODEL_NAME
+
+# Which stored model to serve; set it to a tag to pin a version or roll back.
+MODEL_TAG = os.environ.get("CREDIT_RISK_MODEL", f"{MODEL_NAME}:latest")
+MAX_BATCH = 500
+
+AgeBand = Literal["18-25", "26-35", "36-50", "51-65", "65+"]
+Employment = Literal["employed", "self_employed", "unemployed", "retired", "student"]
+Purpose = Literal["debt_consolidation", "home_improvement", "car", "education", "medical",
+                  "business", "other"]
+Term = Literal[12, 24, 36, 60]
+
+
+class LoanApplication(BaseModel):
+    """One application. Out-of-range, unknown or extra fields are answered with a 400."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    annual_income: float = Field(ge=5_000, le=1_000_000, description="Gross, in EUR")
+    loan_amount: float = Field(ge=500, le=100_000, description="Requested, in EUR")
+    debt_to_income: float = Field(ge=0, le=1.5, description="Monthly debt over monthly income")
+    credit_history_years: float = Field(ge=0, le=60)
+    previous_defaults: int = Field(ge=0, le=10)
+    age_band: AgeBand
+    employment: Employment
+    purpose: Purpose
+    term_months: Term
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    applications: list[LoanApplication] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Score(BaseModel):
+    probability_of_default: float
+    decision: Literal["approve", "decline"]
+    model_version: str
+
+
+class Scores(BaseModel):
+    scores: list[Score]
+
+
+EXAMPLE_INPUT = LoanApplication(
+    annual_income=48_000, loan_amount=12_000, debt_to_income=0.25, credit_history_years=9,
+    previous_defaults=0, age_band="26-35", employment="employed", purpose="car", term_months=36,
+)
+
+
+def score(model, applications: list[LoanApplication], threshold: float,
+          model_version: str) -> list[Score]:
+    """Score applications with a loaded pipeline; no BentoML runtime needed."""
+    rows = pd.DataFrame([application.model_dump() for application in applications])
+    probabilities = model.predict_proba(rows)[:, 1]
+    return [
+        Score(probability_of_default=round(float(p), 3),
+              decision="decline" if p > threshold else "approve",
+              model_version=model_version)
+        for p in probabilities
+    ]
+
+
+def load_model(tag: str):
+    """The stored model and its verified pipeline; raises ArtifactError naming a bad file."""
+    stored = bentoml.models.get(tag)
+    return stored, artifact.load_verified(stored.path, stored.info.metadata["artifact"]["sha256"])
+
+
+# Loaded at import: `bentoml serve` imports this module before it starts any worker, so a
+# missing or altered model file stops the server at once, with the file's path in the error.
+STORED_MODEL, MODEL = load_model(MODEL_TAG)
+
+
+@bentoml.service(traffic={"timeout": 10})
+class CreditRisk:
+    model_ref = bentoml.models.BentoModel(STORED_MODEL.tag)  # packaged by `bentoml build`
+
+    def __init__(self) -> None:
+        threadpool_limits(limits=1, user_api="openmp")  # extra OpenMP threads only spin here
+        self.model = MODEL
+        self.threshold = STORED_MODEL.info.metadata["decision_threshold"]
+        self.version = STORED_MODEL.tag.version
+
+    @bentoml.api(input_spec=LoanApplication, output_spec=Score)
+    def score(self, **application) -> Score:
+        return score(self.model, [LoanApplication(**application)], self.threshold,
+                     self.version)[0]
+
+    @bentoml.api(input_spec=Batch, output_spec=Scores)
+    def score_batch(self, applications: list[LoanApplication]) -> Scores:
+        return Scores(scores=score(self.model, applications, self.threshold, self.version))

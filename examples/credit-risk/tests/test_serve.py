@@ -1,0 +1,111 @@
+"""End to end: real `bentoml serve` processes on free loopback ports."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import artifact
+import httpx
+import pytest
+
+EXAMPLE_DIR = Path(__file__).resolve().parents[1]
+START_DEADLINE_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(port: int, **env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", "service:CreditRisk",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=EXAMPLE_DIR, env={**os.environ, **env}, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float) -> None:
+    """Poll /readyz until it answers 200; fail early if the server exits."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/readyz not ready after {deadline_s}s")
+
+
+@pytest.fixture(scope="module")
+def server_url(trained):
+    port = free_port()
+    process = serve(port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process, START_DEADLINE_S)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.mark.timeout(120)
+def test_served_scores_match_the_model_in_process(server_url, service):
+    applications = [service.EXAMPLE_INPUT,
+                    service.EXAMPLE_INPUT.model_copy(update={"employment": "student"})]
+    response = httpx.post(f"{server_url}/score_batch", timeout=10,
+                          json={"applications": [a.model_dump() for a in applications]})
+    assert response.status_code == 200
+    expected = service.score(service.MODEL, applications,
+                             service.STORED_MODEL.info.metadata["decision_threshold"],
+                             service.STORED_MODEL.tag.version)
+    assert response.json()["scores"] == [s.model_dump() for s in expected]
+
+
+@pytest.mark.timeout(120)
+def test_served_bad_input_gets_a_json_400(server_url, service):
+    body = {**service.EXAMPLE_INPUT.model_dump(), "purpose": "yacht"}
+    response = httpx.post(f"{server_url}/score", json=body, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == ["purpose"]
+
+
+@pytest.mark.timeout(120)
+def test_a_tampered_artifact_stops_the_server_at_start(trained, tmp_path):
+    stored, _ = trained
+    home = tmp_path / "bentoml"
+    shutil.copytree(os.environ["BENTOML_HOME"], home)
+    model_file = home / "models" / stored.tag.name / stored.tag.version / artifact.ARTIFACT
+    content = bytearray(model_file.read_bytes())
+    content[100] ^= 0xFF
+    model_file.write_bytes(content)
+
+    process = serve(free_port(), BENTOML_HOME=str(home),
+                    CREDIT_RISK_MODEL=str(stored.tag))
+    try:
+        output, _ = process.communicate(timeout=START_DEADLINE_S)
+    finally:
+        stop(process)
+    assert process.returncode != 0
+    assert f"model artifact {model_file}" in output
+    assert "changed since it was written" in output
