@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING := 1
 
 # Debian packages the tests drive for real, as command:package.
-SYSTEM_DEPS := chromium:chromium
+SYSTEM_DEPS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)
@@ -63,10 +63,11 @@ docs/notebooks/%.ipynb: notebooks/%.ipynb $(EXAMPLE_FILES) $(VENV)/.installed
 # constrained to the same versions so a copied example runs what the handbook tested.
 lock: $(VENV)/.installed
 	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 -o requirements.lock
-	for example in examples/*/; do \
-		(cd $$example && ../../$(BIN)/uv pip compile --quiet requirements.in -c ../../requirements.lock \
-			--python-version 3.11 --custom-compile-command "uv pip compile requirements.in -o requirements.txt" \
-			| grep -v -- "-c ../../requirements.lock" > requirements.txt); \
+	for input in examples/*/requirements*.in; do \
+		(cd $$(dirname $$input) && name=$$(basename $$input .in) && \
+		 ../../$(BIN)/uv pip compile --quiet $$name.in -c ../../requirements.lock \
+			--python-version 3.11 --custom-compile-command "uv pip compile $$name.in -o $$name.txt" \
+			| grep -v -- "-c ../../requirements.lock" > $$name.txt); \
 	done
 
 clean:

@@ -1,14 +1,15 @@
 """The credit-risk scoring service: one application or a batch, with a typed contract."""
 
 import os
+from pathlib import Path
 from typing import Literal
 
-import artifact
 import bentoml
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
+import artifact
 from train import MODEL_NAME
 
 # Which stored model to serve; set it to a tag to pin a version or roll back.
@@ -84,7 +85,22 @@ def load_model(tag: str):
 STORED_MODEL, MODEL = load_model(MODEL_TAG)
 
 
-@bentoml.service(traffic={"timeout": 10})
+# The container image `bentoml build` describes. BENTO_BASE_IMAGE names a local base image
+# where no registry is reachable (deploy/container/build-base-image.sh makes one). "local"
+# means the base image brings Python, which skips BentoML's apt-get of build-essential and
+# git: every package here has a wheel, so the image needs no compiler.
+# (Image.requirements_file would resolve the file from the working directory, so this reads
+# it beside this module, which works wherever the service is imported from.)
+PINNED = [line for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
+          if line and not line.lstrip().startswith("#")]
+IMAGE = bentoml.images.Image(
+    base_image=os.environ.get("BENTO_BASE_IMAGE", "python:3.11-slim-bookworm"),
+    distro="local",
+    lock_python_packages=False,  # requirements.txt is already fully pinned
+).python_packages(*PINNED)
+
+
+@bentoml.service(name="credit_risk_service", image=IMAGE, traffic={"timeout": 10})
 class CreditRisk:
     model_ref = bentoml.models.BentoModel(STORED_MODEL.tag)  # packaged by `bentoml build`
 

@@ -15,9 +15,7 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-import artifact
 import bentoml
-import data
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -26,6 +24,9 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
+
+import artifact
+import data
 
 MODEL_NAME = "credit_risk"
 HERE = Path(__file__).resolve().parent

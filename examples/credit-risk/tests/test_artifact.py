@@ -3,9 +3,10 @@
 import pickle
 from pathlib import Path
 
-import artifact
 import pytest
 from sklearn.base import BaseEstimator
+
+import artifact
 
 
 class NotOnTheTrustedList(BaseEstimator):

@@ -2,8 +2,9 @@
 
 import typing
 
-import data
 import pytest
+
+import data
 
 
 def test_same_seed_gives_the_same_data_and_hash():

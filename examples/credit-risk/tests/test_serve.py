@@ -2,59 +2,12 @@
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import artifact
 import httpx
 import pytest
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[1]
-START_DEADLINE_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve(port: int, **env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "service:CreditRisk",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=EXAMPLE_DIR, env={**os.environ, **env}, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float) -> None:
-    """Poll /readyz until it answers 200; fail early if the server exits."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}/readyz not ready after {deadline_s}s")
+import artifact
+from servers import START_DEADLINE_S, free_port, serve, stop, wait_until_ready
 
 
 @pytest.fixture(scope="module")

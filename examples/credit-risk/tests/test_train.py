@@ -4,9 +4,9 @@ import json
 import subprocess
 import sys
 
-import data
 import numpy as np
 
+import data
 import train
 
 
