@@ -2,9 +2,8 @@
 
 import nbformat
 import pytest
-import yaml
 
-from conftest import ROOT
+from conftest import ROOT, nav_pages
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXECUTED = ROOT / "docs" / "notebooks"
@@ -31,12 +30,5 @@ def test_site_shows_an_executed_run_of_the_committed_notebook(notebook):
 
 
 def test_every_notebook_is_in_the_nav():
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
-
-    def pages(items):
-        for item in items:
-            value = next(iter(item.values())) if isinstance(item, dict) else item
-            yield from pages(value) if isinstance(value, list) else [value]
-
-    in_nav = {p for p in pages(config["nav"]) if p.startswith("notebooks/")}
+    in_nav = {page for page in nav_pages() if page.startswith("notebooks/")}
     assert in_nav == {f"notebooks/{p.name}" for p in NOTEBOOKS}

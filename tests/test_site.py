@@ -4,8 +4,9 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
-from conftest import BIN, ROOT
+from conftest import BIN, ROOT, nav_pages
 
 LOADED_LINK_RELS = ("stylesheet", "icon", "preload", "modulepreload")
 ASSET_TAGS = {"script": "src", "img": "src", "iframe": "src", "source": "src", "link": "href"}
@@ -27,8 +28,9 @@ class AssetCollector(HTMLParser):
 
 
 def test_build_has_every_page_and_the_executed_notebook(built_site):
-    for page in ["index.html", "getting-started/index.html", "notebooks/quickstart/index.html"]:
-        assert (built_site / page).is_file(), page
+    for page in nav_pages():
+        built = Path(page).with_suffix("") / "index.html" if page != "index.md" else "index.html"
+        assert (built_site / built).is_file(), page
     notebook_page = (built_site / "notebooks/quickstart/index.html").read_text()
     assert "jp-OutputArea-output" in notebook_page
     assert "data:image/png;base64" in notebook_page, "the plot from the executed run is missing"
@@ -48,7 +50,7 @@ def test_pages_load_nothing_from_other_hosts(built_site):
 
 
 def test_dangling_snippet_include_fails_the_build(tmp_path):
-    for item in ["mkdocs.yml", "docs", "overrides", "examples"]:
+    for item in ["mkdocs.yml", "docs", "overrides", "examples", "build/containerization"]:
         copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy
         copy(ROOT / item, tmp_path / item)
     page = tmp_path / "docs" / "getting-started.md"

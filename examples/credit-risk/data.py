@@ -98,7 +98,9 @@ def generate(n: int = 20_000, seed: int = 0, covariate_drift: float = 0.0,
     })
 
 
+# --8<-- [start:hash]
 def data_hash(frame: pd.DataFrame) -> str:
     """sha256 of the table as canonical CSV: same rows and values give the same hash."""
     csv = frame.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     return hashlib.sha256(csv.encode()).hexdigest()
+# --8<-- [end:hash]

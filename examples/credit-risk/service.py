@@ -12,8 +12,10 @@ from threadpoolctl import threadpool_limits
 import artifact
 from train import MODEL_NAME
 
+# --8<-- [start:model-tag]
 # Which stored model to serve; set it to a tag to pin a version or roll back.
 MODEL_TAG = os.environ.get("CREDIT_RISK_MODEL", f"{MODEL_NAME}:latest")
+# --8<-- [end:model-tag]
 MAX_BATCH = 500
 
 AgeBand = Literal["18-25", "26-35", "36-50", "51-65", "65+"]
@@ -85,6 +87,7 @@ def load_model(tag: str):
 STORED_MODEL, MODEL = load_model(MODEL_TAG)
 
 
+# --8<-- [start:image]
 # The container image `bentoml build` describes. BENTO_BASE_IMAGE names a local base image
 # where no registry is reachable (deploy/container/build-base-image.sh makes one). "local"
 # means the base image brings Python, which skips BentoML's apt-get of build-essential and
@@ -98,6 +101,7 @@ IMAGE = bentoml.images.Image(
     distro="local",
     lock_python_packages=False,  # requirements.txt is already fully pinned
 ).python_packages(*PINNED)
+# --8<-- [end:image]
 
 
 @bentoml.service(name="credit_risk_service", image=IMAGE, traffic={"timeout": 10})

@@ -88,6 +88,7 @@ def git_commit() -> str:
     return head.stdout.strip()
 
 
+# --8<-- [start:lineage]
 def code_hash() -> str:
     """sha256 over the files that decide what the model is."""
     digest = hashlib.sha256()
@@ -111,6 +112,7 @@ def lineage(data_spec: dict, data_sha256: str, params: dict) -> dict:
         "libraries": {name: version(name) for name in
                       ["scikit-learn", "numpy", "pandas", "skops", "bentoml"]},
     }
+# --8<-- [end:lineage]
 
 
 def save(model: Pipeline, metrics: dict, lineage_info: dict, version_tag: str) -> bentoml.Model:
