@@ -52,3 +52,14 @@ def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float) -> 
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url}/readyz not ready after {deadline_s}s")
+
+
+def assert_batch_matches_in_process(url: str, service, applications: list) -> None:
+    """POST applications to url's /score_batch; the answers must equal service.score() here."""
+    response = httpx.post(f"{url}/score_batch", timeout=10,
+                          json={"applications": [a.model_dump() for a in applications]})
+    assert response.status_code == 200, response.text
+    expected = service.score(service.MODEL, applications,
+                             service.STORED_MODEL.info.metadata["decision_threshold"],
+                             service.STORED_MODEL.tag.version)
+    assert response.json()["scores"] == [s.model_dump() for s in expected]

@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import bentoml
 import httpx
 import pytest
 
-from servers import EXAMPLE_DIR, free_port
+from servers import EXAMPLE_DIR, assert_batch_matches_in_process, free_port
 
 pytestmark = pytest.mark.timeout(900)
 BASE_IMAGE = "localhost/handbook/python:3.11-bookworm"
@@ -42,9 +43,9 @@ def run(command, **env):
 @pytest.fixture(scope="module")
 def bento(trained):
     """Build the bento against the local base image; return (tag, folder)."""
-    output = run([*BENTOML, "build", "--output", "tag"], BENTO_BASE_IMAGE=BASE_IMAGE)
-    tag = output.strip().splitlines()[-1].removeprefix("__tag__:")
-    return tag, Path(run([*BENTOML, "get", tag, "-o", "path"]).strip())
+    run([*BENTOML, "build"], BENTO_BASE_IMAGE=BASE_IMAGE)
+    built = max(bentoml.bentos.list("credit_risk_service"), key=lambda b: b.info.creation_time)
+    return str(built.tag), Path(built.path)
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +101,7 @@ def ready(url: str) -> bool:
 def test_container_answers_like_the_model_in_process(container_url, service):
     applications = [service.EXAMPLE_INPUT,
                     service.EXAMPLE_INPUT.model_copy(update={"previous_defaults": 3})]
-    response = httpx.post(f"{container_url}/score_batch", timeout=10,
-                          json={"applications": [a.model_dump() for a in applications]})
-    assert response.status_code == 200
-    expected = service.score(service.MODEL, applications,
-                             service.STORED_MODEL.info.metadata["decision_threshold"],
-                             service.STORED_MODEL.tag.version)
-    assert response.json()["scores"] == [s.model_dump() for s in expected]
+    assert_batch_matches_in_process(container_url, service, applications)
 
 
 def test_bento_packages_the_served_model_and_pinned_requirements(bento, service):

@@ -7,7 +7,14 @@ import httpx
 import pytest
 
 import artifact
-from servers import START_DEADLINE_S, free_port, serve, stop, wait_until_ready
+from servers import (
+    START_DEADLINE_S,
+    assert_batch_matches_in_process,
+    free_port,
+    serve,
+    stop,
+    wait_until_ready,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +33,7 @@ def server_url(trained):
 def test_served_scores_match_the_model_in_process(server_url, service):
     applications = [service.EXAMPLE_INPUT,
                     service.EXAMPLE_INPUT.model_copy(update={"employment": "student"})]
-    response = httpx.post(f"{server_url}/score_batch", timeout=10,
-                          json={"applications": [a.model_dump() for a in applications]})
-    assert response.status_code == 200
-    expected = service.score(service.MODEL, applications,
-                             service.STORED_MODEL.info.metadata["decision_threshold"],
-                             service.STORED_MODEL.tag.version)
-    assert response.json()["scores"] == [s.model_dump() for s in expected]
+    assert_batch_matches_in_process(server_url, service, applications)
 
 
 @pytest.mark.timeout(120)
