@@ -13,8 +13,10 @@ export BENTOML_HOME ?= $(CURDIR)/build/bentoml
 export OMP_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING := 1
 
-# Debian packages the tests drive for real, as command:package.
-SYSTEM_DEPS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap
+# Debian packages the tests drive for real, as command:package. Set CHROMIUM to use another
+# Chromium-based browser binary (google-chrome on a GitHub runner, say).
+export CHROMIUM ?= chromium
+SYSTEM_DEPS := $(CHROMIUM):chromium podman:podman runc:runc debootstrap:debootstrap
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)

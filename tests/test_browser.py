@@ -1,5 +1,6 @@
 """A reader's visit in a real browser: Playwright driving Debian's Chromium (never a download)."""
 
+import os
 import time
 
 import pytest
@@ -15,7 +16,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def page():
-    chromium = require_tool("chromium")
+    chromium = require_tool(os.environ.get("CHROMIUM", "chromium"))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page()
