@@ -19,6 +19,7 @@ from servers import EXAMPLE_DIR, assert_batch_matches_in_process, free_port
 
 pytestmark = pytest.mark.timeout(900)
 BASE_IMAGE = "localhost/handbook/python:3.11-bookworm"
+IMAGE_TAG = "localhost/credit_risk_service:test"  # one tag, replaced on every run
 CONTAINER_DIR = EXAMPLE_DIR / "deploy" / "container"
 BENTOML = [sys.executable, "-m", "bentoml"]
 
@@ -58,9 +59,17 @@ def image(bento):
                 f"building {BASE_IMAGE} needs root and debootstrap")
         run([CONTAINER_DIR / "build-base-image.sh", BASE_IMAGE])
     tag, _ = bento
-    image_tag = f"localhost/{tag}"
-    run([CONTAINER_DIR / "containerize.sh", tag, image_tag])
-    return image_tag
+    previous = image_id(IMAGE_TAG)
+    run([CONTAINER_DIR / "containerize.sh", tag, IMAGE_TAG])
+    if previous and previous != image_id(IMAGE_TAG):  # drop the image this run replaced
+        subprocess.run(["podman", "rmi", previous], capture_output=True)
+    return IMAGE_TAG
+
+
+def image_id(tag: str) -> str:
+    result = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 @pytest.fixture
