@@ -16,7 +16,8 @@ export NO_MKDOCS_2_WARNING := 1
 # Debian packages the tests drive for real, as command:package. Set CHROMIUM to use another
 # Chromium-based browser binary (google-chrome on a GitHub runner, say).
 export CHROMIUM ?= chromium
-SYSTEM_DEPS := $(CHROMIUM):chromium podman:podman runc:runc debootstrap:debootstrap
+SYSTEM_DEPS := $(CHROMIUM):chromium podman:podman runc:runc debootstrap:debootstrap \
+	prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)

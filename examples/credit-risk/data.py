@@ -8,9 +8,10 @@ Two knobs move the world away from the one the model was trained on:
 - `covariate_drift` (0 to 1) moves the *inputs*: incomes fall, loans grow, credit
   histories shorten, more applicants are young, unemployed or borrowing for debt
   consolidation. The rule that turns features into defaults stays the same.
-- `concept_drift` (0 to 1) moves the *relationship*: at 1, debt-to-income matters far less
-  than before, previous defaults matter more, and self-employed applicants default much more
-  often, as in a downturn that hits them first. The feature distributions stay the same.
+- `concept_drift` (0 to 1) moves the *relationship*: at 1, debt-to-income and credit history
+  no longer matter, while self-employed applicants, car and education loans and the over-65s
+  default much more often, as in a downturn that hits them first. The feature distributions
+  stay the same.
 
 A model monitor should flag the first from the inputs alone; the second shows up only when
 delayed labels arrive and performance drops.
@@ -70,17 +71,18 @@ def generate(n: int = 20_000, seed: int = 0, covariate_drift: float = 0.0,
 
     k = concept_drift
     logit = (
-        -2.6
-        + 1.8 * (loan_amount / annual_income)
-        + (2.4 - 1.8 * k) * debt_to_income
-        - 0.035 * credit_history_years
-        + (0.55 + 0.6 * k) * previous_defaults
+        -2.6 - 0.4 * k
+        + (1.8 - 1.2 * k) * (loan_amount / annual_income)
+        + (2.4 - 2.4 * k) * debt_to_income
+        - 0.035 * (1 - k) * credit_history_years
+        + (0.55 + 0.3 * k) * previous_defaults
         + np.select([employment == "unemployed", employment == "student",
-                     employment == "self_employed"], [1.1, 0.5, 0.25 + 1.2 * k], 0.0)
+                     employment == "self_employed"], [1.1, 0.5, 0.25 + 1.5 * k], 0.0)
         + np.select([purpose == "debt_consolidation", purpose == "business",
-                     purpose == "medical"], [0.35, 0.45, 0.3], 0.0)
+                     purpose == "medical", purpose == "car", purpose == "education"],
+                    [0.35, 0.45, 0.3, 1.2 * k, 0.8 * k], 0.0)
         + 0.006 * (term_months - 36)
-        + np.where(age_band == "18-25", 0.3, 0.0)
+        + np.where(age_band == "18-25", 0.3, 0.0) + np.where(age_band == "65+", 0.9 * k, 0.0)
     )
     default = rng.random(n) < 1 / (1 + np.exp(-logit))
 

@@ -1,10 +1,12 @@
 """The credit-risk scoring service: one application or a batch, with a typed contract."""
 
 import os
+import uuid
 from pathlib import Path
 from typing import Literal
 
 import bentoml
+import monitoring
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
@@ -51,6 +53,7 @@ class Score(BaseModel):
     probability_of_default: float
     decision: Literal["approve", "decline"]
     model_version: str
+    request_id: str = Field(description="Quote it when reporting the outcome of this loan")
 
 
 class Scores(BaseModel):
@@ -71,7 +74,7 @@ def score(model, applications: list[LoanApplication], threshold: float,
     return [
         Score(probability_of_default=round(float(p), 3),
               decision="decline" if p > threshold else "approve",
-              model_version=model_version)
+              model_version=model_version, request_id=uuid.uuid4().hex)
         for p in probabilities
     ]
 
@@ -104,7 +107,13 @@ IMAGE = bentoml.images.Image(
 # --8<-- [end:image]
 
 
-@bentoml.service(name="credit_risk_service", image=IMAGE, traffic={"timeout": 10})
+@bentoml.service(
+    name="credit_risk_service",
+    image=IMAGE,
+    traffic={"timeout": 10},
+    # Latency buckets around this model's range: a few ms in process, 250 ms is the SLO.
+    metrics={"duration": {"buckets": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]}},
+)
 class CreditRisk:
     model_ref = bentoml.models.BentoModel(STORED_MODEL.tag)  # packaged by `bentoml build`
 
@@ -113,12 +122,20 @@ class CreditRisk:
         self.model = MODEL
         self.threshold = STORED_MODEL.info.metadata["decision_threshold"]
         self.version = STORED_MODEL.tag.version
+        monitoring.describe_model(STORED_MODEL)
 
     @bentoml.api(input_spec=LoanApplication, output_spec=Score)
     def score(self, **application) -> Score:
-        return score(self.model, [LoanApplication(**application)], self.threshold,
-                     self.version)[0]
+        return self.score_and_record([LoanApplication(**application)])[0]
 
     @bentoml.api(input_spec=Batch, output_spec=Scores)
     def score_batch(self, applications: list[LoanApplication]) -> Scores:
-        return Scores(scores=score(self.model, applications, self.threshold, self.version))
+        return Scores(scores=self.score_and_record(applications))
+
+    def score_and_record(self, applications: list[LoanApplication]) -> list[Score]:
+        scores = score(self.model, applications, self.threshold, self.version)
+        monitoring.record(applications, scores)
+        return scores
+
+
+CreditRisk.add_asgi_middleware(monitoring.RejectedInputMiddleware)

@@ -1,13 +1,6 @@
 """HTTP tests in-process: the ASGI app BentoML builds, driven by Starlette's TestClient."""
 
 import pytest
-from starlette.testclient import TestClient
-
-
-@pytest.fixture(scope="module")
-def client(service):
-    with TestClient(service.CreditRisk.to_asgi()) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +13,7 @@ def test_score_returns_probability_decision_and_version(client, valid, trained):
     response = client.post("/score", json=valid)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"probability_of_default", "decision", "model_version"}
+    assert set(body) == {"probability_of_default", "decision", "model_version", "request_id"}
     assert 0 <= body["probability_of_default"] <= 1
     assert body["decision"] in {"approve", "decline"}
     assert body["model_version"] == stored.tag.version
@@ -31,7 +24,9 @@ def test_batch_scores_each_application_like_the_single_endpoint(client, valid):
     response = client.post("/score_batch", json={"applications": [valid, risky]})
     assert response.status_code == 200
     scores = response.json()["scores"]
-    assert scores[0] == client.post("/score", json=valid).json()
+    single = client.post("/score", json=valid).json()
+    assert without_request_id(scores[0]) == without_request_id(single)
+    assert scores[0]["request_id"] != scores[1]["request_id"] != single["request_id"]
     assert scores[1]["probability_of_default"] > scores[0]["probability_of_default"]
 
 
@@ -72,6 +67,10 @@ def test_batches_must_hold_between_one_and_the_maximum(client, valid, service):
     assert_clean_400(client.post("/score_batch", json={"applications": []}), field="applications")
     too_many = {"applications": [valid] * (service.MAX_BATCH + 1)}
     assert_clean_400(client.post("/score_batch", json=too_many), field="applications")
+
+
+def without_request_id(answer: dict) -> dict:
+    return {key: value for key, value in answer.items() if key != "request_id"}
 
 
 def assert_clean_400(response, field=None):
