@@ -33,7 +33,8 @@ def training_reference(model_tag: str = f"{MODEL_NAME}:latest") -> pd.DataFrame:
     spec = bentoml.models.get(model_tag).info.metadata["lineage"]["data"]
     frame = data.generate(spec["rows"], spec["seed"], spec["covariate_drift"],
                           spec["concept_drift"])
-    assert data.data_hash(frame) == spec["sha256"], "rebuilt training data differs from lineage"
+    if data.data_hash(frame) != spec["sha256"]:
+        raise RuntimeError(f"rebuilt training data of {model_tag} does not match its lineage")
     return frame
 
 
