@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import bentoml
-import monitoring
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
@@ -22,6 +21,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from sklearn.metrics import roc_auc_score
 
 import data
+import monitoring
 from train import MODEL_NAME
 
 DEFINITION = DataDefinition(numerical_columns=data.NUMERIC,

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 import bentoml
-import monitoring
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 import artifact
+import monitoring
 from train import MODEL_NAME
 
 # --8<-- [start:model-tag]

@@ -4,11 +4,11 @@ import json
 import subprocess
 import sys
 
-import drift
 import pandas as pd
 import pytest
 
 import data
+import drift
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import shutil
 import subprocess
 
 import httpx
-import monitoring
 import pytest
 from prometheus_client import REGISTRY
 
+import monitoring
 from servers import START_DEADLINE_S, free_port, serve, stop, wait_until_ready
 
 
