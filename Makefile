@@ -17,7 +17,7 @@ export NO_MKDOCS_2_WARNING := 1
 # Chromium-based browser binary (google-chrome on a GitHub runner, say).
 export CHROMIUM ?= chromium
 SYSTEM_DEPS := $(CHROMIUM):chromium podman:podman runc:runc debootstrap:debootstrap \
-	prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway
+	prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway nginx:nginx
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)
