@@ -1,0 +1,150 @@
+"""Two replicas behind nginx (deploy/nginx): a crashed replica costs no failed request."""
+
+import importlib.util
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servers import EXAMPLE_DIR, START_DEADLINE_S
+
+TRAFFIC_LIMIT_S = 60  # the traffic thread stops by itself after this, whatever happens
+SCORE_200 = re.compile(r'^bentoml_service_request_total\{[^}]*endpoint="/score"[^}]*'
+                       r'http_response_code="200"[^}]*\}\s+(\S+)$', re.MULTILINE)
+
+
+def load_replicas():
+    """deploy/nginx/replicas.py, imported from its path (deploy/nginx is not a package)."""
+    path = EXAMPLE_DIR / "deploy" / "nginx" / "replicas.py"
+    spec = importlib.util.spec_from_file_location("replicas", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["replicas"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+replicas = load_replicas()
+
+
+def require_nginx() -> None:
+    if replicas.find_nginx() is None:
+        reason = "nginx is not installed (apt-get install nginx)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def wait_for(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {deadline_s}s: {what}")
+        time.sleep(0.1)
+
+
+def scored(url: str) -> float:
+    """How many /score requests this replica answered with a 200, from its /metrics."""
+    return sum(float(value) for value in SCORE_200.findall(httpx.get(f"{url}/metrics",
+                                                                      timeout=5).text))
+
+
+class Traffic(threading.Thread):
+    """POST /score through nginx, one request after another, until stopped or time is up.
+
+    Each result is (monotonic time it finished, status code or exception, X-Upstream).
+    """
+
+    def __init__(self, url: str, body: dict) -> None:
+        super().__init__(daemon=True)
+        self.url, self.body = url, body
+        self.stopped = threading.Event()
+        self.results: list[tuple[float, int | str, str]] = []
+
+    def run(self) -> None:
+        deadline = time.monotonic() + TRAFFIC_LIMIT_S
+        with httpx.Client(timeout=10) as client:
+            while not self.stopped.is_set() and time.monotonic() < deadline:
+                try:
+                    response = client.post(f"{self.url}/score", json=self.body)
+                    result = (response.status_code, response.headers.get("x-upstream", ""))
+                except httpx.HTTPError as error:
+                    result = (repr(error), "")
+                self.results.append((time.monotonic(), *result))
+                self.stopped.wait(0.01)  # pacing, about 50 requests a second
+
+    def ok_since(self, since: float, port: int | None = None) -> int:
+        """200s finished after `since`, answered by the replica on `port` if given."""
+        return sum(1 for t, status, via in list(self.results)
+                   if t > since and status == 200
+                   and (port is None or via.split(", ")[-1] == f"127.0.0.1:{port}"))
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=15)
+
+
+@pytest.mark.timeout(240)
+def test_a_crashed_replica_costs_no_request_and_rejoins_on_its_port(trained, service):
+    require_nginx()
+    run_dir = replicas.make_run_dir()
+    started: list = []
+    nginx = traffic = None
+    try:
+        started = replicas.start_replicas(2, run_dir, START_DEADLINE_S, OMP_NUM_THREADS="1")
+        victim, survivor = started
+        front_port = replicas.free_port()
+        nginx = replicas.start_nginx([r.port for r in started], front_port, run_dir)
+        traffic = Traffic(f"http://127.0.0.1:{front_port}", service.EXAMPLE_INPUT.model_dump())
+        traffic.start()
+        wait_for(lambda: all(traffic.ok_since(0, r.port) >= 5 for r in started), 30,
+                 "both replicas answer through nginx")
+
+        crashed_at = time.monotonic()
+        replicas.kill_replica(victim)  # SIGKILL to bentoml serve and its worker: a crash
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{victim.url}/readyz", timeout=2)
+        # Keep the traffic going for a few seconds with one replica down; nginx marks the
+        # dead one failed for fail_timeout=5s, then probes it again with live requests.
+        wait_for(lambda: time.monotonic() > crashed_at + 6 and traffic.ok_since(crashed_at) > 0,
+                 30, "requests succeed after the crash")
+
+        replicas.start_replica(victim, OMP_NUM_THREADS="1")  # same port
+        replicas.wait_until_ready(victim.url, victim.process, START_DEADLINE_S, "restarted")
+        ready_at = time.monotonic()
+        # A new process counts from zero, so its counter rising means nginx sends it traffic.
+        wait_for(lambda: scored(victim.url) >= 5 and traffic.ok_since(ready_at, victim.port),
+                 30, "the restarted replica gets requests through nginx again")
+        traffic.stop()
+        assert not traffic.is_alive()
+        survivor_scored = scored(survivor.url)
+    finally:
+        if traffic is not None:
+            traffic.stop()
+        replicas.stop_all(nginx, started)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+    results = traffic.results
+    errors = [(round(t - crashed_at, 2), status) for t, status, _ in results if status != 200]
+    retried = sum(1 for _, _, via in results if "," in via)  # X-Upstream lists two replicas
+    summary = (f"{len(results)} requests, {len(errors)} errors, {retried} retried by nginx, "
+               f"{traffic.ok_since(crashed_at)} succeeded after the crash")
+    print(f"\nfailover: {summary}")
+    assert not errors, f"{summary}; failed (seconds after crash, status): {errors[:10]}"
+    assert traffic.ok_since(crashed_at, survivor.port) > 0, summary
+    assert survivor_scored > 0
+
+
+def test_the_template_renders_every_placeholder(tmp_path: Path):
+    conf = replicas.render_config([1111, 2222], 3333, tmp_path)
+    text = conf.read_text()
+    assert "${" not in text
+    assert "listen 127.0.0.1:3333;" in text
+    assert "server 127.0.0.1:2222 max_fails=1 fail_timeout=5s;" in text
+    assert f"pid {tmp_path}/nginx.pid;" in text
