@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,19 @@ def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float) -> 
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url}/readyz not ready after {deadline_s}s")
+
+
+@contextmanager
+def served(**env):
+    """A ready `bentoml serve` on a free loopback port; yields its URL, stops it after."""
+    port = free_port()
+    process = serve(port, **env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process, START_DEADLINE_S)
+        yield url
+    finally:
+        stop(process)
 
 
 def assert_batch_matches_in_process(url: str, service, applications: list) -> None:

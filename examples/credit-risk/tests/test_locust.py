@@ -7,24 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from servers import EXAMPLE_DIR, START_DEADLINE_S, free_port, serve, stop, wait_until_ready
+from servers import EXAMPLE_DIR, served
 
 
 @pytest.mark.timeout(180)
 def test_a_short_headless_run_has_traffic_and_no_failures(trained, tmp_path):
-    port = free_port()
-    server = serve(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, server, START_DEADLINE_S)
+    with served() as url:
         run = subprocess.run(
             [Path(sys.executable).with_name("locust"), "-f", "locustfile.py", "--host", url,
              "--headless", "--users", "4", "--spawn-rate", "4", "--run-time", "5s",
              "--csv", str(tmp_path / "run"), "--only-summary"],
             cwd=EXAMPLE_DIR, capture_output=True, text=True, timeout=120,
         )
-    finally:
-        stop(server)
     assert run.returncode == 0, run.stderr[-3000:]
     with open(tmp_path / "run_stats.csv") as stats:
         total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")

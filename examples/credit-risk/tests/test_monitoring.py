@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 import monitoring
-from servers import START_DEADLINE_S, free_port, serve, stop, wait_until_ready
+from servers import served
 
 
 def rejected(field, reason, endpoint="/score"):
@@ -75,17 +75,11 @@ def test_scores_are_counted_by_decision(client, service):
 
 @pytest.mark.timeout(120)
 def test_served_metrics_are_complete_and_pass_promtool(trained, service):
-    port = free_port()
-    process = serve(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, START_DEADLINE_S)
+    with served() as url:
         httpx.post(f"{url}/score", json={"purpose": "yacht"}, timeout=10)
         httpx.post(f"{url}/score_batch", timeout=10, json={"applications": [
             service.EXAMPLE_INPUT.model_dump()] * 2})
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
-    finally:
-        stop(process)
     stored, _ = trained
     for expected in [
         'bentoml_service_request_total{endpoint="/score_batch",http_response_code="200"',

@@ -12,21 +12,15 @@ from servers import (
     assert_batch_matches_in_process,
     free_port,
     serve,
+    served,
     stop,
-    wait_until_ready,
 )
 
 
 @pytest.fixture(scope="module")
 def server_url(trained):
-    port = free_port()
-    process = serve(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, START_DEADLINE_S)
+    with served() as url:
         yield url
-    finally:
-        stop(process)
 
 
 @pytest.mark.timeout(120)

@@ -6,7 +6,7 @@ import pytest
 import data
 import train
 import versions
-from servers import START_DEADLINE_S, free_port, serve, stop, wait_until_ready
+from servers import served
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +39,8 @@ def test_promote_then_roll_back(two_versions, service):
     body = service.EXAMPLE_INPUT.model_dump()
     answers = []
     for tag in [*two_versions, two_versions[0]]:
-        port = free_port()
-        process = serve(port, CREDIT_RISK_MODEL=tag)
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}", process, START_DEADLINE_S)
-            response = httpx.post(f"http://127.0.0.1:{port}/score", json=body, timeout=10)
-            answers.append(response.json())
-        finally:
-            stop(process)
+        with served(CREDIT_RISK_MODEL=tag) as url:
+            answers.append(httpx.post(f"{url}/score", json=body, timeout=10).json())
     versions_served = [answer["model_version"] for answer in answers]
     assert versions_served == [tag.split(":")[1] for tag in [*two_versions, two_versions[0]]]
     del answers[0]["request_id"], answers[2]["request_id"]
