@@ -8,6 +8,7 @@
   instead of a traceback that would copy the client's raw values into the server log.
 """
 
+import collections
 import datetime
 import json
 import logging
@@ -33,6 +34,14 @@ REJECTED = Counter(
 # these are gauges; "max" merges the workers into one series instead of one per pid.
 MODEL_INFO = Gauge("credit_risk_model_info", "The model being served; always 1",
                    ["model_version", "artifact_sha256"], multiprocess_mode="max")
+BATCH_SIZE = Histogram(
+    "credit_risk_batch_size", "Applications per model call made by the /score batcher",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+CACHE_LOOKUPS = Counter("credit_risk_cache_lookups", "Prediction cache lookups on /score",
+                        ["result"])
+SHED = Counter("credit_risk_shed_requests", "Requests refused with 503 because of overload",
+               ["endpoint"])
 EXPECTED_DECLINE_RATE = Gauge(
     "credit_risk_expected_decline_rate", "Decline rate of the served model on held-out data",
     multiprocess_mode="max",
@@ -41,6 +50,11 @@ EXPECTED_DECLINE_RATE = Gauge(
 LOG_DIR = Path(os.environ.get("CREDIT_RISK_PREDICTION_LOG_DIR", "prediction-logs"))
 LOG_FILE_BYTES, LOG_FILES_KEPT = 50 * 2**20, 5
 SCORING_PATHS = ("/score", "/score_batch")
+
+
+def endpoint_label(path: str) -> str:
+    """A bounded label value: clients must not mint new series by inventing paths."""
+    return path if path in SCORING_PATHS else "other"
 
 
 def describe_model(stored_model) -> None:
@@ -53,17 +67,21 @@ def describe_model(stored_model) -> None:
 
 def record(applications: list, scores: list) -> None:
     """Count and log scored applications (pydantic models, in matching order)."""
-    logger = prediction_logger()
+    lines, decisions = [], collections.Counter()
     for application, score in zip(applications, scores, strict=True):
         PROBABILITY.observe(score.probability_of_default)
-        DECISIONS.labels(decision=score.decision).inc()
-        logger.info("", extra={"line": {**application.model_dump(), **score.model_dump()}})
+        decisions[score.decision] += 1
+        lines.append({**application.model_dump(), **score.model_dump()})
+    for decision, count in decisions.items():
+        DECISIONS.labels(decision=decision).inc(count)
+    prediction_logger().info("", extra={"lines": lines})  # one write for the whole batch
 
 
-class JsonLine(logging.Formatter):
+class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         time = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-        return json.dumps({"time": time.isoformat(timespec="milliseconds"), **record.line})
+        stamp = time.isoformat(timespec="milliseconds")
+        return "\n".join(json.dumps({"time": stamp, **line}) for line in record.lines)
 
 
 def prediction_logger() -> logging.Logger:
@@ -75,7 +93,7 @@ def prediction_logger() -> logging.Logger:
         handler = logging.handlers.RotatingFileHandler(
             LOG_DIR / f"predictions.{worker}.jsonl", maxBytes=LOG_FILE_BYTES,
             backupCount=LOG_FILES_KEPT)
-        handler.setFormatter(JsonLine())
+        handler.setFormatter(JsonLines())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False  # feature values stay out of the server log

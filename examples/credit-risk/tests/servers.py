@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +22,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(port: int, **env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "service:CreditRisk",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=EXAMPLE_DIR, env={**os.environ, **env}, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+def serve(port: int, log: Path, **env) -> subprocess.Popen:
+    """Start `bentoml serve`, its output to the file `log` (a pipe nobody reads would fill
+    up with access-log lines and block the server)."""
+    with open(log, "w") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "service:CreditRisk",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=EXAMPLE_DIR, env={**os.environ, **env}, start_new_session=True,
+            stdout=output, stderr=subprocess.STDOUT,
+        )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -59,11 +63,15 @@ def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float) -> 
 def served(**env):
     """A ready `bentoml serve` on a free loopback port; yields its URL, stops it after."""
     port = free_port()
-    process = serve(port, **env)
+    log = Path(tempfile.mkdtemp(prefix="serve-")) / "serve.log"
+    process = serve(port, log, **env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, process, START_DEADLINE_S)
         yield url
+    except BaseException:
+        print(log.read_text()[-5000:])  # pytest shows it with the failure
+        raise
     finally:
         stop(process)
 

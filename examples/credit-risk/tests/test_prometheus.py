@@ -77,7 +77,7 @@ def stack(trained, tmp_path_factory):
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     processes = []
     try:
-        processes.append(serve(ports["service"]))
+        processes.append(serve(ports["service"], folder / "serve.log"))
         wait_until_ready(urls["service"], processes[-1], START_DEADLINE_S)
         processes.append(start([pushgateway, *gateway_flags], f"{urls['pushgateway']}/-/ready"))
         processes.append(start([prometheus, f"--config.file={folder / 'prometheus.yml'}",

@@ -48,12 +48,13 @@ def test_a_tampered_artifact_stops_the_server_at_start(trained, tmp_path):
     content[100] ^= 0xFF
     model_file.write_bytes(content)
 
-    process = serve(free_port(), BENTOML_HOME=str(home),
-                    CREDIT_RISK_MODEL=str(stored.tag))
+    log = tmp_path / "serve.log"
+    process = serve(free_port(), log, BENTOML_HOME=str(home), CREDIT_RISK_MODEL=str(stored.tag))
     try:
-        output, _ = process.communicate(timeout=START_DEADLINE_S)
+        process.wait(timeout=START_DEADLINE_S)
     finally:
         stop(process)
+    output = log.read_text()
     assert process.returncode != 0
     assert f"model artifact {model_file}" in output
     assert "changed since it was written" in output
