@@ -17,14 +17,15 @@ export NO_MKDOCS_2_WARNING := 1
 # Chromium-based browser binary (google-chrome on a GitHub runner, say).
 export CHROMIUM ?= chromium
 SYSTEM_DEPS := $(CHROMIUM):chromium podman:podman runc:runc debootstrap:debootstrap \
-	prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway nginx:nginx
+	prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway nginx:nginx hey:hey
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)
-EXAMPLE_FILES := $(shell find examples -type f -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*')
+EXAMPLE_FILES := $(shell find examples -type f -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*') \
+	$(wildcard bench/*.py)
 NOTEBOOK_TIMEOUT_S ?= 600
 
-.PHONY: serve test notebooks system-deps lock clean
+.PHONY: serve test bench notebooks system-deps lock clean
 
 serve: $(VENV)/.installed notebooks
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
@@ -32,6 +33,12 @@ serve: $(VENV)/.installed notebooks
 test: $(VENV)/.installed system-deps notebooks
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Benchmarks, not tests: the results (bench/results/, docs/img/benchmarks/) are committed
+# and shown on docs/benchmarks.md. Train first: idempotent, it reuses a stored version.
+bench: $(VENV)/.installed system-deps
+	cd examples/credit-risk && ../../$(BIN)/python train.py --metrics $(CURDIR)/build/metrics.json
+	$(BIN)/python bench/run.py
 
 # The virtual environment, rebuilt whenever the lock changes.
 $(VENV)/.installed: requirements.lock

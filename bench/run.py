@@ -1,0 +1,118 @@
+"""`make bench`: the same model served seven ways on this machine, side by side.
+
+    python bench/run.py [--requests 1600] [--out bench/results]
+
+Writes results.json and summary.md to --out and the plots to docs/img/benchmarks/, which
+docs/benchmarks.md shows. Needs a trained model in BENTOML_HOME (the Makefile trains one),
+`hey` and `nginx`.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import harness
+import report
+from harness import Server
+
+SERVERS = [
+    Server("fastapi", "FastAPI + uvicorn baseline", "fastapi", target="fastapi_baseline:app"),
+    Server("no_batching", "BentoML, no batching", "bentoml",
+           env=(("CREDIT_RISK_MAX_BATCH_SIZE", "1"), ("CREDIT_RISK_CACHE_ENTRIES", "0"))),
+    Server("batching", "BentoML, batching (the flagship)", "bentoml",
+           env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),)),
+    Server("native_list", "BentoML batchable API, one-element lists", "bentoml",
+           target="native_batching:NativeBatching", path="/score_many", body="list"),
+    Server("native_wrapper", "BentoML batchable API behind a proxy", "bentoml",
+           target="native_batching:Wrapper"),
+    Server("two_workers", "BentoML, batching, 2 workers", "bentoml",
+           env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),
+                ("BENTOML_CONFIG_OPTIONS", "services.credit_risk_service.workers=2"))),
+    Server("cache", "BentoML, batching, cache hits", "bentoml"),
+    Server("nginx", "2 replicas behind nginx", "nginx",
+           env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),)),
+]
+BATCH_ENDPOINT = Server("batch_endpoint", "BentoML /score_batch, 64 rows a request", "bentoml",
+                        path="/score_batch", body="batch64",
+                        env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),))
+CONCURRENCIES = [1, 8, 32, 64]
+
+
+def per_call_ms(function, *args, repeat: int = 200) -> float:
+    function(*args)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function(*args)
+    return (time.perf_counter() - start) / repeat * 1000
+
+
+def in_process() -> dict:
+    """The floor: the model and the service's scoring function, called directly."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    import service
+
+    threshold = service.STORED_MODEL.info.metadata["decision_threshold"]
+    floor = {}
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for rows in (1, 8, 64, 500):
+            applications = [service.EXAMPLE_INPUT] * rows
+            frame = pd.DataFrame([a.model_dump() for a in applications])
+            predict = per_call_ms(service.MODEL.predict_proba, frame)
+            score = per_call_ms(service.score, service.MODEL, applications, threshold, "v")
+            floor[str(rows)] = {"predict_ms": round(predict, 3), "score_ms": round(score, 3),
+                           "predict_rows_per_s": round(rows / predict * 1000),
+                           "score_rows_per_s": round(rows / score * 1000)}
+    return floor
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
+            "python": platform.python_version(), "bentoml": version("bentoml"),
+            "scikit-learn": version("scikit-learn"), "fastapi": version("fastapi"),
+            "uvicorn": version("uvicorn"), "nginx": "Debian package",
+            "load generator": "hey (Debian package)",
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1600, help="per concurrency point")
+    parser.add_argument("--out", type=Path, default=harness.BENCH / "results")
+    parser.add_argument("--plots", type=Path, default=harness.ROOT / "docs/img/benchmarks")
+    args = parser.parse_args()
+    results = {"machine": machine(), "requests_per_point": args.requests,
+               "in_process": in_process(), "servers": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        bodies = harness.bodies(Path(tmp))
+        for server in [*SERVERS, BATCH_ENDPOINT]:
+            run_dir = Path(tmp) / server.name
+            run_dir.mkdir()
+            print(f"{server.label} ...", flush=True)
+            requests = (max(args.requests // 4, max(CONCURRENCIES)) if server.body == "batch64"
+                        else args.requests)
+            with harness.running(server, run_dir) as url:
+                results["servers"][server.name] = {
+                    "label": server.label, "path": server.path, "body": server.body,
+                    **harness.sweep(url + server.path, bodies[server.body], CONCURRENCIES,
+                                    requests)}
+    results["targets"] = report.targets(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "summary.md").write_text(report.summary(results))
+    report.plot(results, args.plots)
+    print(report.summary(results))
+
+
+if __name__ == "__main__":
+    main()
