@@ -30,10 +30,11 @@ def targets(results: dict) -> list[dict]:
         target("c=32: batching over no batching", rps["batching"] / rps["no_batching"], 2.5,
                "x"),
         target("c=32: batching over FastAPI", rps["batching"] / rps["fastapi"], 1.5, "x"),
-        target("c=32: one-element lists to a batchable API over no batching",
-               rps["native_list"] / rps["no_batching"], 2.5, "x"),
-        target("c=32: batchable API behind a proxy over no batching",
-               rps["native_wrapper"] / rps["no_batching"], 2.5, "x"),
+        # BentoML's own batching, the two ways a user would first try it: beat both.
+        target("c=32: batching over one-element lists to a batchable API",
+               rps["batching"] / rps["native_list"], 1.0, "x"),
+        target("c=32: batching over a batchable API behind a proxy",
+               rps["batching"] / rps["native_wrapper"], 1.0, "x"),
         target("/score_batch rows/s over in-process predict of 64 rows",
                batch_rows / floor["64"]["predict_rows_per_s"], 0.5, "x"),
     ]

@@ -1,6 +1,7 @@
 """`make bench`: the same model served seven ways on this machine, side by side.
 
     python bench/run.py [--requests 1600] [--out bench/results]
+    python bench/run.py --report-only   (targets, summary and plots again from results.json)
 
 Writes results.json and summary.md to --out and the plots to docs/img/benchmarks/, which
 docs/benchmarks.md shows. Needs a trained model in BENTOML_HOME (the Makefile trains one),
@@ -90,7 +91,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1600, help="per concurrency point")
     parser.add_argument("--out", type=Path, default=harness.BENCH / "results")
     parser.add_argument("--plots", type=Path, default=harness.ROOT / "docs/img/benchmarks")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-derive targets, summary and plots from the stored results.json")
     args = parser.parse_args()
+    if args.report_only:
+        write(json.loads((args.out / "results.json").read_text()), args.out, args.plots)
+        return
     results = {"machine": machine(), "requests_per_point": args.requests,
                "in_process": in_process(), "servers": {}}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -106,11 +112,16 @@ def main() -> None:
                     "label": server.label, "path": server.path, "body": server.body,
                     **harness.sweep(url + server.path, bodies[server.body], CONCURRENCIES,
                                     requests)}
+    write(results, args.out, args.plots)
+
+
+def write(results: dict, out: Path, plots: Path) -> None:
+    """Check the targets, then write results.json, summary.md and the plots."""
     results["targets"] = report.targets(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "summary.md").write_text(report.summary(results))
-    report.plot(results, args.plots)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "summary.md").write_text(report.summary(results))
+    report.plot(results, plots)
     print(report.summary(results))
 
 
