@@ -72,8 +72,13 @@ def bodies(folder: Path) -> dict[str, Path]:
     return paths
 
 
+# The benchmark measures serving, not access control: hey sends no API key, so the servers
+# run in anonymous mode (no key check, no per-key rate limit).
+ANONYMOUS = {"CREDIT_RISK_ALLOW_ANONYMOUS": "1"}
+
+
 def process_env(server: Server) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1",
+    return {**os.environ, "OMP_NUM_THREADS": "1", **ANONYMOUS,
             "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(BENCH)]), **dict(server.env)}
 
 
@@ -83,7 +88,8 @@ def running(server: Server, run_dir: Path) -> Iterator[str]:
     # Prediction logs go to the run directory (replicas.py reads this variable too).
     os.environ["CREDIT_RISK_PREDICTION_LOG_DIR"] = str(run_dir / "prediction-logs")
     if server.kind == "nginx":
-        started = replicas.start_replicas(2, run_dir, READY_DEADLINE_S, **dict(server.env))
+        started = replicas.start_replicas(2, run_dir, READY_DEADLINE_S,
+                                          **ANONYMOUS, **dict(server.env))
         nginx = None
         try:
             front = replicas.free_port()

@@ -50,14 +50,18 @@ def test_pages_load_nothing_from_other_hosts(built_site):
 
 
 def test_dangling_snippet_include_fails_the_build(tmp_path):
-    for item in ["mkdocs.yml", "docs", "overrides", "examples", "build/containerization"]:
-        copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy
-        copy(ROOT / item, tmp_path / item)
-    page = tmp_path / "docs" / "getting-started.md"
+    # The repository as the site build sees it, without environments, git, caches and the
+    # model store (pages do include files that notebooks write under build/).
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=lambda folder, names: [
+        name for name in names
+        if name in {".venv", ".git", "site", ".cache", "__pycache__", ".pytest_cache"}
+        or (Path(folder) == ROOT / "build" and name == "bentoml")])
+    page = repo / "docs" / "getting-started.md"
     page.write_text(page.read_text() + '\n--8<-- "examples/quickstart/no_such_file.py"\n')
     result = subprocess.run(
         [BIN / "mkdocs", "build", "--strict", "--site-dir", tmp_path / "site"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=repo, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode != 0
     assert "no_such_file.py" in result.stderr

@@ -6,6 +6,8 @@
   time) in a size-capped file per worker, for drift jobs and for joining delayed labels.
 - A 400 from BentoML's validation is counted by field and reason, and logged as one line
   instead of a traceback that would copy the client's raw values into the server log.
+- Requests refused before validation (no key, wrong scope, rate limit, body size) are
+  counted by reason; audit.py writes who called, in the same JSON-lines format.
 """
 
 import collections
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import bentoml
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.responses import JSONResponse
 
 import data
 
@@ -40,6 +43,9 @@ BATCH_SIZE = Histogram(
 )
 CACHE_LOOKUPS = Counter("credit_risk_cache_lookups", "Prediction cache lookups on /score",
                         ["result"])
+# reason: unauthenticated, forbidden, rate_limited, unsupported_media_type or too_large
+REFUSED = Counter("credit_risk_refused_requests",
+                  "Requests refused before validation, by reason", ["endpoint", "reason"])
 SHED = Counter("credit_risk_shed_requests", "Requests refused with 503 because of overload",
                ["endpoint"])
 EXPECTED_DECLINE_RATE = Gauge(
@@ -65,6 +71,14 @@ def describe_model(stored_model) -> None:
     EXPECTED_DECLINE_RATE.set(metadata["metrics"]["overall"]["decline_rate"])
 
 
+async def refuse(scope, receive, send, status: int, reason: str, message: str,
+                 headers: dict | None = None) -> None:
+    """Count a refused request by reason and answer it with a JSON error."""
+    REFUSED.labels(endpoint=endpoint_label(scope["path"]), reason=reason).inc()
+    await JSONResponse({"error": message}, status_code=status, headers=headers)(
+        scope, receive, send)
+
+
 def record(applications: list, scores: list) -> None:
     """Count and log scored applications (pydantic models, in matching order)."""
     lines, decisions = [], collections.Counter()
@@ -74,7 +88,7 @@ def record(applications: list, scores: list) -> None:
         lines.append({**application.model_dump(), **score.model_dump()})
     for decision, count in decisions.items():
         DECISIONS.labels(decision=decision).inc(count)
-    prediction_logger().info("", extra={"lines": lines})  # one write for the whole batch
+    jsonl_logger("predictions", LOG_DIR).info("", extra={"lines": lines})  # one write
 
 
 class JsonLines(logging.Formatter):
@@ -84,14 +98,15 @@ class JsonLines(logging.Formatter):
         return "\n".join(json.dumps({"time": stamp, **line}) for line in record.lines)
 
 
-def prediction_logger() -> logging.Logger:
-    """One rotating JSON-lines file per worker: a file handler is not safe across processes."""
+def jsonl_logger(kind: str, folder: Path) -> logging.Logger:
+    """One rotating JSON-lines file per worker, `<kind>.<worker>.jsonl` in `folder`: a file
+    handler is not safe across processes."""
     worker = bentoml.server_context.worker_index or 0
-    logger = logging.getLogger(f"credit_risk.predictions.{worker}")
+    logger = logging.getLogger(f"credit_risk.{kind}.{worker}")
     if not logger.handlers:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            LOG_DIR / f"predictions.{worker}.jsonl", maxBytes=LOG_FILE_BYTES,
+            folder / f"{kind}.{worker}.jsonl", maxBytes=LOG_FILE_BYTES,
             backupCount=LOG_FILES_KEPT)
         handler.setFormatter(JsonLines())
         logger.addHandler(handler)
@@ -100,10 +115,32 @@ def prediction_logger() -> logging.Logger:
     return logger
 
 
+def read_log(folder: Path, kind: str) -> list[dict]:
+    """Every line of a JSON-lines log in `folder`, oldest file first (rotated included)."""
+    files = sorted(Path(folder).glob(f"{kind}.*.jsonl*"), key=lambda p: p.stat().st_mtime)
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+
+
 def read_prediction_log(folder: Path = LOG_DIR) -> list[dict]:
     """Every logged prediction in `folder`, oldest file first (rotated files included)."""
-    files = sorted(Path(folder).glob("predictions.*.jsonl*"), key=lambda p: p.stat().st_mtime)
-    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+    return read_log(folder, "predictions")
+
+
+class WatchedSend:
+    """An ASGI `send` that passes every message on and remembers the response's status, and
+    its body when the status is `keep_body_of`."""
+
+    def __init__(self, send, keep_body_of: int) -> None:
+        self.send, self.keep_body_of = send, keep_body_of
+        self.status: int | None = None
+        self.body = bytearray()
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body" and self.status == self.keep_body_of:
+            self.body.extend(message.get("body", b""))
+        await self.send(message)
 
 
 class RejectedInputMiddleware:
@@ -119,19 +156,10 @@ class RejectedInputMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] not in SCORING_PATHS:
             return await self.app(scope, receive, send)
-        status, body = 0, bytearray()
-
-        async def send_and_count(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and status == 400:
-                body.extend(message.get("body", b""))
-                if not message.get("more_body", False):
-                    count_rejection(scope["path"], bytes(body))
-            await send(message)
-
-        await self.app(scope, receive, send_and_count)
+        watched = WatchedSend(send, keep_body_of=400)
+        await self.app(scope, receive, watched)
+        if watched.status == 400:
+            count_rejection(scope["path"], bytes(watched.body))
 
 
 def count_rejection(endpoint: str, body: bytes) -> None:

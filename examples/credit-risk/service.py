@@ -11,7 +11,11 @@ from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
+import api_docs
 import artifact
+import audit
+import auth
+import limits
 import monitoring
 from batching import MicroBatcher
 from cache import PredictionCache
@@ -49,11 +53,13 @@ class LoanApplication(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    annual_income: float = Field(ge=5_000, le=1_000_000, description="Gross, in EUR")
-    loan_amount: float = Field(ge=500, le=100_000, description="Requested, in EUR")
-    debt_to_income: float = Field(ge=0, le=1.5, description="Monthly debt over monthly income")
-    credit_history_years: float = Field(ge=0, le=60)
-    previous_defaults: int = Field(ge=0, le=10)
+    # strict: a number must be a JSON number (not true, not "48000"), a count an integer.
+    annual_income: float = Field(ge=5_000, le=1_000_000, strict=True, description="Gross, in EUR")
+    loan_amount: float = Field(ge=500, le=100_000, strict=True, description="Requested, in EUR")
+    debt_to_income: float = Field(ge=0, le=1.5, strict=True,
+                                  description="Monthly debt over monthly income")
+    credit_history_years: float = Field(ge=0, le=60, strict=True)
+    previous_defaults: int = Field(ge=0, le=10, strict=True)
     age_band: AgeBand
     employment: Employment
     purpose: Purpose
@@ -154,6 +160,16 @@ class CreditRisk:
         self.cache = PredictionCache(STORED_MODEL.info.metadata["artifact"]["sha256"], store)
         monitoring.describe_model(STORED_MODEL)
 
+    @bentoml.on_deployment
+    def refuse_to_start_without_keys() -> None:
+        """Fail closed. `bentoml serve` runs this once, before it starts any worker (and not
+        on import, so `bentoml build` needs no keys): no API key and no explicit
+        CREDIT_RISK_ALLOW_ANONYMOUS=1 stops the server with one line saying what to do."""
+        try:
+            auth.configured()
+        except (auth.NoKeysConfigured, ValueError) as error:
+            raise SystemExit(f"credit-risk service not started: {error}") from None
+
     # --8<-- [start:score]
     @bentoml.api(input_spec=LoanApplication, output_spec=Score)
     async def score(self, **application) -> Score:
@@ -180,5 +196,15 @@ class CreditRisk:
         return scores
 
 
-CreditRisk.add_asgi_middleware(ShedOverload, max_in_flight=MAX_IN_FLIGHT)
-CreditRisk.add_asgi_middleware(monitoring.RejectedInputMiddleware)
+# --8<-- [start:middleware]
+# Every request passes these in order, the first outermost. The cheap refusals come before
+# anything reads the body or reaches the model; the audit log, outside them, records them too.
+CreditRisk.add_asgi_middleware(audit.AuditLog, model_version=STORED_MODEL.tag.version)
+CreditRisk.add_asgi_middleware(api_docs.DeclaredOpenAPI, service=CreditRisk)  # /docs.json
+CreditRisk.add_asgi_middleware(auth.RequireApiKey)                         # 401, 403
+CreditRisk.add_asgi_middleware(limits.RateLimitPerKey)                     # 429
+CreditRisk.add_asgi_middleware(limits.JsonOnly)                            # 415
+CreditRisk.add_asgi_middleware(ShedOverload, max_in_flight=MAX_IN_FLIGHT)  # 503
+CreditRisk.add_asgi_middleware(limits.LimitBodySize)                       # 413
+CreditRisk.add_asgi_middleware(monitoring.RejectedInputMiddleware)  # counts BentoML's 400s
+# --8<-- [end:middleware]

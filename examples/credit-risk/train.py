@@ -53,7 +53,11 @@ def build_pipeline(params: dict) -> Pipeline:
 
 
 def fit(train_frame: pd.DataFrame, params: dict = DEFAULT_PARAMS) -> Pipeline:
-    """Fit the pipeline. One OpenMP thread: on small machines more threads only spin."""
+    """Validate the table, then fit. One OpenMP thread: on small machines more only spin."""
+    # Imported here: the service imports this module, and the bento ships no validation.py.
+    import validation
+
+    validation.check_training_frame(train_frame)  # raises DataValidationError naming each fault
     with threadpool_limits(limits=1, user_api="openmp"):
         return build_pipeline(params).fit(train_frame[data.FEATURES], train_frame[data.TARGET])
 
@@ -116,7 +120,11 @@ def lineage(data_spec: dict, data_sha256: str, params: dict) -> dict:
 
 
 def save(model: Pipeline, metrics: dict, lineage_info: dict, version_tag: str) -> bentoml.Model:
-    """Store the model as skops under credit_risk:<version>, or return that version if stored."""
+    """Store the model as skops under credit_risk:<version>, or return that version if stored.
+
+    The stored directory gets a manifest and, if CREDIT_RISK_SIGNING_KEY names a private
+    key, a signature (see artifact.seal).
+    """
     tag = bentoml.Tag(MODEL_NAME, version_tag)
     try:
         return bentoml.models.get(tag)
@@ -134,6 +142,12 @@ def save(model: Pipeline, metrics: dict, lineage_info: dict, version_tag: str) -
             "artifact": {"file": artifact.ARTIFACT, "format": "skops", "sha256": sha256,
                          "trusted_types": artifact.TRUSTED_TYPES},
         })
+    stored = bentoml.models.get(tag)  # the store's copy, now with model.yaml written
+    try:
+        artifact.seal(stored.path)  # manifest.json, and model.sig when a signing key is set
+    except BaseException:
+        bentoml.models.delete(tag)  # no half-sealed model left behind for the next run to reuse
+        raise
     return stored
 
 

@@ -7,12 +7,28 @@ import tempfile
 # anything imports them, so tests never touch (or depend on) your own models and logs.
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-test-")
 os.environ["CREDIT_RISK_PREDICTION_LOG_DIR"] = tempfile.mkdtemp(prefix="predictions-test-")
+# The service refuses to start without API keys: a throwaway keys file with one key for the
+# tests, in the environment every server the tests start inherits (CREDIT_RISK_API_KEY is
+# what locustfile.py sends). The tests are one client sending thousands of requests, so its
+# rate limit is generous; test_security.py checks the limit with settings of its own.
+os.environ["CREDIT_RISK_API_KEYS_FILE"] = os.path.join(tempfile.mkdtemp(prefix="keys-test-"),
+                                                       "api-keys.jsonl")
+os.environ["CREDIT_RISK_RATE_LIMIT_PER_S"] = "1000"
+os.environ["CREDIT_RISK_RATE_BURST"] = "1000"
+# Settings from a developer's shell must not change what the tests see; test_signing.py
+# sets its own signing keys.
+for name in ("CREDIT_RISK_ALLOW_ANONYMOUS", "CREDIT_RISK_SIGNING_KEY",
+             "CREDIT_RISK_SIGNING_PUBLIC_KEY", "CREDIT_RISK_MODEL"):
+    os.environ.pop(name, None)
 
 import importlib  # noqa: E402
 
 import pytest  # noqa: E402
 
+import keys  # noqa: E402
 import train  # noqa: E402
+
+os.environ["CREDIT_RISK_API_KEY"] = keys.new(keys.keys_file(), "tests", ["score"])
 
 
 @pytest.fixture(scope="session")
@@ -23,13 +39,16 @@ def trained():
 
 @pytest.fixture(scope="session")
 def client(service):
-    """The service's ASGI app in this process, behind Starlette's TestClient.
+    """The service's ASGI app in this process, behind Starlette's TestClient, sending the
+    tests' API key with every request.
 
     One per session: each app registers BentoML's request metrics, which may exist once.
     """
     from starlette.testclient import TestClient
 
-    with TestClient(service.CreditRisk.to_asgi()) as client:
+    from servers import AUTH
+
+    with TestClient(service.CreditRisk.to_asgi(), headers=AUTH) as client:
         yield client
 
 

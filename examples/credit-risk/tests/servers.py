@@ -14,6 +14,7 @@ import httpx
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1]
 START_DEADLINE_S = 60
+AUTH = {"X-API-Key": os.environ["CREDIT_RISK_API_KEY"]}  # minted by conftest.py
 
 
 def free_port() -> int:
@@ -32,6 +33,17 @@ def serve(port: int, log: Path, **env) -> subprocess.Popen:
             cwd=EXAMPLE_DIR, env={**os.environ, **env}, start_new_session=True,
             stdout=output, stderr=subprocess.STDOUT,
         )
+
+
+def failed_start(log: Path, **env) -> tuple[int, str]:
+    """Start a `bentoml serve` that must stop by itself before it is ready; return its exit
+    code and output."""
+    process = serve(free_port(), log, **env)
+    try:
+        process.wait(timeout=START_DEADLINE_S)
+    finally:
+        stop(process)
+    return process.returncode, log.read_text()
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -60,10 +72,11 @@ def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float) -> 
 
 
 @contextmanager
-def served(**env):
-    """A ready `bentoml serve` on a free loopback port; yields its URL, stops it after."""
+def served(log: Path | None = None, **env):
+    """A ready `bentoml serve` on a free loopback port; yields its URL, stops it after.
+    Its output goes to `log` (a temporary file if None)."""
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="serve-")) / "serve.log"
+    log = log or Path(tempfile.mkdtemp(prefix="serve-")) / "serve.log"
     process = serve(port, log, **env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -78,7 +91,7 @@ def served(**env):
 
 def assert_batch_matches_in_process(url: str, service, applications: list) -> None:
     """POST applications to url's /score_batch; the answers must equal service.score() here."""
-    response = httpx.post(f"{url}/score_batch", timeout=10,
+    response = httpx.post(f"{url}/score_batch", timeout=10, headers=AUTH,
                           json={"applications": [a.model_dump() for a in applications]})
     assert response.status_code == 200, response.text
     expected = service.score(service.MODEL, applications,

@@ -1,8 +1,11 @@
-"""The model file: loaded only when its hash matches and it holds trusted types only."""
+"""The model file: loaded only when its hashes match and it holds trusted types only."""
 
+import json
 import pickle
+import shutil
 from pathlib import Path
 
+import bentoml
 import pytest
 from sklearn.base import BaseEstimator
 
@@ -45,3 +48,38 @@ def test_a_pickle_is_not_loaded(tmp_path):
     path.write_bytes(pickle.dumps({"not": "a skops file"}))
     with pytest.raises(artifact.ArtifactError, match="cannot be read"):
         artifact.load_verified(tmp_path, artifact.sha256_of(path))
+
+
+def test_the_stored_model_has_a_manifest_of_every_file(trained):
+    stored, _ = trained
+    folder = Path(bentoml.models.get(stored.tag).path)
+    manifest = json.loads((folder / artifact.MANIFEST).read_text())
+    assert manifest == {name: artifact.sha256_of(folder / name)
+                        for name in [artifact.ARTIFACT, "model.yaml"]}
+    artifact.check_manifest(folder)
+
+
+@pytest.fixture
+def stored_copy(trained, tmp_path):
+    """(folder, sha256 recorded at training) of a copy of the stored model's directory."""
+    stored, _ = trained
+    folder = tmp_path / "model"
+    shutil.copytree(bentoml.models.get(stored.tag).path, folder)
+    return folder, stored.info.metadata["artifact"]["sha256"]
+
+
+def test_changed_metadata_is_refused_with_the_file_named(stored_copy):
+    folder, sha256 = stored_copy
+    info = folder / "model.yaml"
+    info.write_text(info.read_text().replace("decision_threshold: 0.5",
+                                             "decision_threshold: 0.99"))
+    with pytest.raises(artifact.ArtifactError,
+                       match=f"model artifact {info} has sha256 .* but manifest.json recorded"):
+        artifact.load_verified(folder, sha256)
+
+
+def test_files_the_manifest_does_not_list_are_refused(stored_copy):
+    folder, sha256 = stored_copy
+    (folder / "extra.pkl").write_bytes(pickle.dumps("smuggled in"))
+    with pytest.raises(artifact.ArtifactError, match="does not list.*extra.pkl"):
+        artifact.load_verified(folder, sha256)

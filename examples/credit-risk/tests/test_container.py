@@ -73,11 +73,19 @@ def image_id(tag: str) -> str:
 
 
 @pytest.fixture
-def container_url(image):
+def container_url(image, tmp_path):
     port, name = free_port(), f"credit-risk-test-{os.getpid()}"
+    # The keys file reaches the container as a read-only volume, the way a Kubernetes Secret
+    # does (deploy/k8s). It holds only hashes; the image's user (uid 1034) must read it.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o755)
+    shutil.copy(os.environ["CREDIT_RISK_API_KEYS_FILE"], secrets / "api-keys.jsonl")
+    (secrets / "api-keys.jsonl").chmod(0o644)
     subprocess.run(
         ["podman", "run", "--detach", "--name", name, "--runtime", "runc",
          "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+         "--volume", f"{secrets}:/run/secrets/credit-risk:ro",
+         "--env", "CREDIT_RISK_API_KEYS_FILE=/run/secrets/credit-risk/api-keys.jsonl",
          "--publish", f"127.0.0.1:{port}:3000", image],
         check=True, capture_output=True, timeout=60,
     )

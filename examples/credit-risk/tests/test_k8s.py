@@ -113,9 +113,23 @@ def test_runs_as_the_images_user_with_a_read_only_root(name):
     assert security["readOnlyRootFilesystem"] is True
     env = {variable["name"]: variable["value"] for variable in container["env"]}
     mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
-    assert {env["BENTOML_HOME"], env["CREDIT_RISK_PREDICTION_LOG_DIR"], "/tmp"} <= mounted
+    assert {env["BENTOML_HOME"], env["CREDIT_RISK_PREDICTION_LOG_DIR"],
+            env["CREDIT_RISK_AUDIT_LOG_DIR"], "/tmp"} <= mounted
     assert env["OMP_NUM_THREADS"] == "1"
     assert "CREDIT_RISK_MODEL" not in env  # the image holds exactly one model
+
+
+@pytest.mark.parametrize("name", ["deployment", "kserve"])
+def test_api_keys_come_from_a_read_only_secret_and_anonymous_access_is_off(name):
+    spec = pod_spec(name)
+    (container,) = spec["containers"]
+    env = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert "CREDIT_RISK_ALLOW_ANONYMOUS" not in env
+    keys_folder = str(Path(env["CREDIT_RISK_API_KEYS_FILE"]).parent)
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == keys_folder]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["defaultMode"] & 0o007 == 0  # not world-readable
 
 
 def test_service_hpa_and_pdb_point_at_the_deployment():

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 import monitoring
-from servers import served
+from servers import AUTH, served
 
 
 def rejected(field, reason, endpoint="/score"):
@@ -76,8 +76,8 @@ def test_scores_are_counted_by_decision(client, service):
 @pytest.mark.timeout(120)
 def test_served_metrics_are_complete_and_pass_promtool(trained, service):
     with served() as url:
-        httpx.post(f"{url}/score", json={"purpose": "yacht"}, timeout=10)
-        httpx.post(f"{url}/score_batch", timeout=10, json={"applications": [
+        httpx.post(f"{url}/score", json={"purpose": "yacht"}, timeout=10, headers=AUTH)
+        httpx.post(f"{url}/score_batch", timeout=10, headers=AUTH, json={"applications": [
             service.EXAMPLE_INPUT.model_dump()] * 2})
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
     stored, _ = trained

@@ -19,7 +19,15 @@ import pytest
 import yaml
 
 import data
-from servers import EXAMPLE_DIR, START_DEADLINE_S, free_port, serve, stop, wait_until_ready
+from servers import (
+    AUTH,
+    EXAMPLE_DIR,
+    START_DEADLINE_S,
+    free_port,
+    serve,
+    stop,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.timeout(300)
 MONITORING = EXAMPLE_DIR / "monitoring"
@@ -111,9 +119,10 @@ def traffic(stack, service):
     until Prometheus answered a query over all of them (scrape interval 1 s)."""
     rows = data.generate(200, seed=8)[data.FEATURES].to_dict("records")
     for bad in [{"purpose": "yacht"}, {"annual_income": -1}, {"term_months": 13}]:
-        httpx.post(f"{stack['service']}/score", json={**rows[0], **bad}, timeout=10)
+        httpx.post(f"{stack['service']}/score", json={**rows[0], **bad}, timeout=10,
+                   headers=AUTH)
     for start_row in range(0, 200, 50):
-        httpx.post(f"{stack['service']}/score_batch", timeout=10,
+        httpx.post(f"{stack['service']}/score_batch", timeout=10, headers=AUTH,
                    json={"applications": rows[start_row:start_row + 50]}).raise_for_status()
     sent = time.monotonic()
     poll(stack["prometheus"], "sum(credit_risk_decisions_total) >= 200")

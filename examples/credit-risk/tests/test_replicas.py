@@ -1,4 +1,5 @@
-"""Two replicas behind nginx (deploy/nginx): a crashed replica costs no failed request."""
+"""Two replicas behind nginx (deploy/nginx): a crashed replica costs at most the one answer
+it was in the middle of sending, and rejoins when restarted."""
 
 import importlib.util
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from servers import EXAMPLE_DIR, START_DEADLINE_S
+from servers import AUTH, EXAMPLE_DIR, START_DEADLINE_S
 
 TRAFFIC_LIMIT_S = 60  # the traffic thread stops by itself after this, whatever happens
 SCORE_200 = re.compile(r'^bentoml_service_request_total\{[^}]*endpoint="/score"[^}]*'
@@ -69,7 +70,9 @@ class Traffic(threading.Thread):
 
     def run(self) -> None:
         deadline = time.monotonic() + TRAFFIC_LIMIT_S
-        with httpx.Client(timeout=10) as client:
+        # Longer than nginx's proxy_read_timeout (15 s): a restarted replica accepts
+        # connections before its worker can answer, and nginx retries elsewhere after that.
+        with httpx.Client(timeout=30, headers=AUTH) as client:
             while not self.stopped.is_set() and time.monotonic() < deadline:
                 try:
                     response = client.post(f"{self.url}/score", json=self.body)
@@ -91,7 +94,7 @@ class Traffic(threading.Thread):
 
 
 @pytest.mark.timeout(240)
-def test_a_crashed_replica_costs_no_request_and_rejoins_on_its_port(trained, service):
+def test_a_crashed_replica_costs_at_most_its_answer_in_flight_and_rejoins(trained, service):
     require_nginx()
     run_dir = replicas.make_run_dir()
     started: list = []
@@ -101,7 +104,9 @@ def test_a_crashed_replica_costs_no_request_and_rejoins_on_its_port(trained, ser
         victim, survivor = started
         front_port = replicas.free_port()
         nginx = replicas.start_nginx([r.port for r in started], front_port, run_dir)
-        traffic = Traffic(f"http://127.0.0.1:{front_port}", service.EXAMPLE_INPUT.model_dump())
+        front = f"http://127.0.0.1:{front_port}"
+        assert httpx.get(f"{front}/metrics", timeout=5).status_code == 404  # not via the proxy
+        traffic = Traffic(front, service.EXAMPLE_INPUT.model_dump())
         traffic.start()
         wait_for(lambda: all(traffic.ok_since(0, r.port) >= 5 for r in started), 30,
                  "both replicas answer through nginx")
@@ -136,7 +141,14 @@ def test_a_crashed_replica_costs_no_request_and_rejoins_on_its_port(trained, ser
     summary = (f"{len(results)} requests, {len(errors)} errors, {retried} retried by nginx, "
                f"{traffic.ok_since(crashed_at)} succeeded after the crash")
     print(f"\nfailover: {summary}")
-    assert not errors, f"{summary}; failed (seconds after crash, status): {errors[:10]}"
+    # The client sends one request at a time, so at most one was in flight at the crash. If
+    # the replica died after nginx had passed its response headers on, nginx cannot retry
+    # (the client already has part of an answer) and closes the connection: that one request
+    # fails, at the moment of the crash. Every other request must succeed.
+    cut_off = [(after, status) for after, status in errors
+               if 0 <= after < 1 and "RemoteProtocolError" in str(status)]
+    assert errors == cut_off and len(cut_off) <= 1, (
+        f"{summary}; failed (seconds after crash, status): {errors[:10]}")
     assert traffic.ok_since(crashed_at, survivor.port) > 0, summary
     assert survivor_scored > 0
 

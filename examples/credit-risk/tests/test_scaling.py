@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from batching import MicroBatcher
 from cache import PredictionCache
-from servers import served
+from servers import AUTH, served
 
 
 def applications(service, n: int) -> list:
@@ -22,7 +22,7 @@ def applications(service, n: int) -> list:
 async def post_all(url: str, bodies: list[dict], concurrency: int) -> list[httpx.Response]:
     """POST every body to url, `concurrency` at a time."""
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=30, headers=AUTH) as client:
         return await asyncio.gather(*(client.post(url, json=body) for body in bodies))
 
 
@@ -144,5 +144,5 @@ def test_overload_gets_a_quick_json_503_and_the_service_recovers(trained, servic
         assert samples(url, "credit_risk_shed_requests")[
             ("credit_risk_shed_requests_total", (("endpoint", "/score"),))] == len(shed)
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-        recovered = httpx.post(f"{url}/score", json=body, timeout=10)
+        recovered = httpx.post(f"{url}/score", json=body, timeout=10, headers=AUTH)
         assert recovered.status_code == 200, recovered.text

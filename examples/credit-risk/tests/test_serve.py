@@ -7,14 +7,7 @@ import httpx
 import pytest
 
 import artifact
-from servers import (
-    START_DEADLINE_S,
-    assert_batch_matches_in_process,
-    free_port,
-    serve,
-    served,
-    stop,
-)
+from servers import AUTH, assert_batch_matches_in_process, failed_start, served
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def test_served_scores_match_the_model_in_process(server_url, service):
 @pytest.mark.timeout(120)
 def test_served_bad_input_gets_a_json_400(server_url, service):
     body = {**service.EXAMPLE_INPUT.model_dump(), "purpose": "yacht"}
-    response = httpx.post(f"{server_url}/score", json=body, timeout=10)
+    response = httpx.post(f"{server_url}/score", json=body, timeout=10, headers=AUTH)
     assert response.status_code == 400
     assert response.json()["detail"][0]["loc"] == ["purpose"]
 
@@ -48,13 +41,8 @@ def test_a_tampered_artifact_stops_the_server_at_start(trained, tmp_path):
     content[100] ^= 0xFF
     model_file.write_bytes(content)
 
-    log = tmp_path / "serve.log"
-    process = serve(free_port(), log, BENTOML_HOME=str(home), CREDIT_RISK_MODEL=str(stored.tag))
-    try:
-        process.wait(timeout=START_DEADLINE_S)
-    finally:
-        stop(process)
-    output = log.read_text()
-    assert process.returncode != 0
+    returncode, output = failed_start(tmp_path / "serve.log", BENTOML_HOME=str(home),
+                                      CREDIT_RISK_MODEL=str(stored.tag))
+    assert returncode != 0
     assert f"model artifact {model_file}" in output
     assert "changed since it was written" in output

@@ -6,7 +6,7 @@ import pytest
 import data
 import train
 import versions
-from servers import served
+from servers import AUTH, served
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def test_promote_then_roll_back(two_versions, service):
     answers = []
     for tag in [*two_versions, two_versions[0]]:
         with served(CREDIT_RISK_MODEL=tag) as url:
-            answers.append(httpx.post(f"{url}/score", json=body, timeout=10).json())
+            answers.append(httpx.post(f"{url}/score", json=body, timeout=10,
+                                      headers=AUTH).json())
     versions_served = [answer["model_version"] for answer in answers]
     assert versions_served == [tag.split(":")[1] for tag in [*two_versions, two_versions[0]]]
     del answers[0]["request_id"], answers[2]["request_id"]

@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -110,14 +111,14 @@ def start_replica(replica: Replica, **env: str) -> Replica:
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, deadline_s: float,
-                     what: str = "server") -> None:
+                     what: str = "server", verify: ssl.SSLContext | bool = True) -> None:
     """Poll url/readyz until it answers 200; fail early if the process exits."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -141,13 +142,29 @@ def start_replicas(n: int, run_dir: Path, deadline_s: float = READY_DEADLINE_S,
     return replicas
 
 
-def render_config(ports: list[int], front_port: int, run_dir: Path) -> Path:
-    """Write run_dir/nginx.conf from the template, one upstream server per port."""
+# --8<-- [start:tls]
+# HTTPS at the proxy: nginx holds the certificate and its key, and speaks plain HTTP to the
+# replicas on loopback. Only TLS 1.2 and 1.3; nginx's default ciphers for them are sound.
+TLS_LINES = """\
+        ssl_certificate     {cert};
+        ssl_certificate_key {key};
+        ssl_protocols       TLSv1.2 TLSv1.3;
+        ssl_session_cache   shared:tls:1m;  # resumed sessions skip the full handshake"""
+# --8<-- [end:tls]
+
+
+def render_config(ports: list[int], front_port: int, run_dir: Path,
+                  tls: tuple[Path, Path] | None = None) -> Path:
+    """Write run_dir/nginx.conf from the template, one upstream server per port; with
+    tls=(certificate, key), nginx answers HTTPS only."""
     upstreams = "\n".join(f"        server {HOST}:{port} max_fails=1 fail_timeout=5s;"
                           for port in ports)
+    tls_lines = TLS_LINES.format(cert=Path(tls[0]).resolve(), key=Path(tls[1]).resolve()) \
+        if tls else ""
     text = TEMPLATE.read_text()
     for name, value in {"RUN_DIR": str(run_dir), "PORT": str(front_port),
-                        "UPSTREAMS": upstreams}.items():
+                        "UPSTREAMS": upstreams, "TLS_LISTEN": " ssl" if tls else "",
+                        "TLS": tls_lines}.items():
         text = text.replace("${" + name + "}", value)
     if leftover := re.search(r"\$\{\w+\}", text):
         raise ValueError(f"unfilled placeholder {leftover.group()} in {TEMPLATE}")
@@ -157,12 +174,14 @@ def render_config(ports: list[int], front_port: int, run_dir: Path) -> Path:
 
 
 def start_nginx(ports: list[int], front_port: int, run_dir: Path,
-                deadline_s: float = 10) -> subprocess.Popen:
-    """Render the config, check it with `nginx -t`, run nginx and wait until it proxies."""
+                deadline_s: float = 10, tls: tuple[Path, Path] | None = None
+                ) -> subprocess.Popen:
+    """Render the config, check it with `nginx -t`, run nginx and wait until it proxies
+    (over HTTPS, trusting the certificate, when tls=(certificate, key) is given)."""
     nginx = find_nginx()
     if nginx is None:
         raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
-    conf = render_config(ports, front_port, run_dir)
+    conf = render_config(ports, front_port, run_dir, tls)
     # -e: the error log before the config is read (the default is under /var/log).
     command = [nginx, "-c", str(conf), "-p", str(run_dir), "-e", str(run_dir / "error.log")]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True)
@@ -170,9 +189,10 @@ def start_nginx(ports: list[int], front_port: int, run_dir: Path,
         raise RuntimeError(f"nginx -t rejected {conf}:\n{check.stderr}")
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    scheme, verify = ("https", ssl.create_default_context(cafile=tls[0])) if tls else ("http", True)
     try:
-        wait_until_ready(f"http://{HOST}:{front_port}", process, deadline_s,
-                         f"nginx (log: {run_dir / 'error.log'})")
+        wait_until_ready(f"{scheme}://{HOST}:{front_port}", process, deadline_s,
+                         f"nginx (log: {run_dir / 'error.log'})", verify=verify)
     except BaseException:
         stop_process(process)
         raise
@@ -249,7 +269,8 @@ def stop_all(nginx: subprocess.Popen | None, replicas: list[Replica]) -> None:
         stop_process(replica.process)
 
 
-def start(n: int, front_port: int, deadline_s: float) -> None:
+def start(n: int, front_port: int, deadline_s: float,
+          tls: tuple[Path, Path] | None = None) -> None:
     """The `start` command: replicas, nginx, wait for Ctrl-C or SIGTERM, clean up."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # runs the finally below
     run_dir = make_run_dir()
@@ -260,8 +281,9 @@ def start(n: int, front_port: int, deadline_s: float) -> None:
         replicas = start_replicas(n, run_dir, deadline_s)
         for replica in replicas:
             print(f"replica {replica.index}: {replica.url}", flush=True)
-        nginx = start_nginx([r.port for r in replicas], front_port, run_dir)
-        print(f"serving on http://{HOST}:{front_port} (Ctrl-C to stop)", flush=True)
+        nginx = start_nginx([r.port for r in replicas], front_port, run_dir, tls=tls)
+        scheme = "https" if tls else "http"
+        print(f"serving on {scheme}://{HOST}:{front_port} (Ctrl-C to stop)", flush=True)
         reported: set[int] = set()
         while nginx.poll() is None:
             for replica in replicas:
@@ -286,10 +308,15 @@ def main() -> None:
     start_command.add_argument("--port", type=int, default=8080, help="nginx's port")
     start_command.add_argument("--deadline", type=float, default=READY_DEADLINE_S,
                                help="seconds each replica may take to become ready")
+    start_command.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
+    start_command.add_argument("--tls-key", type=Path, help="... and this private key")
     args = parser.parse_args()
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
-    start(args.replicas, args.port, args.deadline)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    start(args.replicas, args.port, args.deadline, tls)
 
 
 if __name__ == "__main__":
