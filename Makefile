@@ -25,7 +25,7 @@ EXAMPLE_FILES := $(shell find examples -type f -not -path '*/__pycache__/*' -not
 	$(wildcard bench/*.py)
 NOTEBOOK_TIMEOUT_S ?= 600
 
-.PHONY: serve test bench notebooks system-deps lock clean
+.PHONY: serve test bench notebooks system-deps lock upgrade-lock clean
 
 serve: $(VENV)/.installed notebooks
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
@@ -72,13 +72,18 @@ docs/notebooks/%.ipynb: notebooks/%.ipynb $(EXAMPLE_FILES) $(VENV)/.installed
 # Re-resolve every pin: the handbook's lock, then each example's own requirements.txt,
 # constrained to the same versions so a copied example runs what the handbook tested.
 lock: $(VENV)/.installed
-	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet $(LOCK_FLAGS) pyproject.toml --python-version 3.11 -o requirements.lock
 	for input in examples/*/requirements*.in; do \
 		(cd $$(dirname $$input) && name=$$(basename $$input .in) && \
-		 ../../$(BIN)/uv pip compile --quiet $$name.in -c ../../requirements.lock \
+		 ../../$(BIN)/uv pip compile --quiet $(LOCK_FLAGS) $$name.in -c ../../requirements.lock \
 			--python-version 3.11 --custom-compile-command "uv pip compile $$name.in -o $$name.txt" \
 			| grep -v -- "-c ../../requirements.lock" > $$name.txt); \
 	done
+
+# The newest versions pyproject.toml and the examples' .in files allow (the weekly upstream
+# workflow runs this, then `make test`).
+upgrade-lock:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 clean:
 	rm -rf build site docs/notebooks .cache

@@ -1,0 +1,48 @@
+"""Bad candidates for the pipeline tests and the automation notebook.
+
+- `LabelsShuffledInBand`: a data snapshot whose export scrambled the labels of one age band
+  (a join that matched the wrong rows, say). The model trained on it is fine overall and
+  poor on that band, which only a per-slice gate notices.
+- `faulty_source()`: the example's bento sources with `faulty_service.py` as the entry point,
+  a release that passes its smoke test and then fails under live traffic.
+"""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+import data
+import pipeline
+
+TESTS = Path(__file__).resolve().parent
+EXAMPLE_DIR = TESTS.parent
+
+
+@dataclass(frozen=True)
+class LabelsShuffledInBand(pipeline.Snapshot):
+    band: str = "65+"
+
+    def frames(self):
+        train_frame, held_out = super().frames()
+        rows = train_frame["age_band"] == self.band
+        shuffled = np.random.default_rng(self.seed).permutation(
+            train_frame.loc[rows, data.TARGET].to_numpy())
+        train_frame.loc[rows, data.TARGET] = shuffled
+        return train_frame, held_out
+
+
+def faulty_source(target: Path) -> Path:
+    """Copy what the bentofile includes into `target`, plus the faulty entry point."""
+    bentofile = yaml.safe_load((EXAMPLE_DIR / "bentofile.yaml").read_text())
+    target.mkdir(parents=True, exist_ok=True)
+    for pattern in bentofile["include"]:
+        for path in EXAMPLE_DIR.glob(pattern):
+            shutil.copy(path, target / path.name)
+    shutil.copy(TESTS / "faulty_service.py", target / "faulty_service.py")
+    bentofile["service"] = "faulty_service:CreditRisk"
+    bentofile["include"].append("faulty_service.py")
+    (target / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))
+    return target
