@@ -33,8 +33,14 @@ os.environ["CREDIT_RISK_API_KEY"] = keys.new(keys.keys_file(), "tests", ["score"
 
 @pytest.fixture(scope="session")
 def trained():
-    """(stored model, metrics) for the default training run, saved to the isolated store."""
-    return train.run()
+    """(stored model, metrics) for the default training run, saved to the isolated store.
+
+    Its tag is pinned for the `service` module and every server the tests start: other tests
+    (the release pipeline's) store newer versions, and `latest` would then name one of those.
+    """
+    stored, metrics = train.run()
+    os.environ["CREDIT_RISK_MODEL"] = str(stored.tag)
+    return stored, metrics
 
 
 @pytest.fixture(scope="session")
@@ -54,5 +60,5 @@ def client(service):
 
 @pytest.fixture(scope="session")
 def service(trained):
-    """The service module, imported after training (it loads the latest model at import)."""
+    """The service module, imported after training (it loads the pinned model at import)."""
     return importlib.import_module("service")
