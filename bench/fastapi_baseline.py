@@ -12,11 +12,12 @@ import os
 
 from fastapi import FastAPI
 
-import service
+from credit_risk import scoring
+from credit_risk.schema import LoanApplication, Score
+from credit_risk.settings import Settings
 
 app = FastAPI()
-THRESHOLD = service.STORED_MODEL.info.metadata["decision_threshold"]
-VERSION = service.STORED_MODEL.tag.version
+MODEL = scoring.load(Settings.from_env().model)
 assert os.environ.get("OMP_NUM_THREADS") == "1", "set OMP_NUM_THREADS=1 as for the service"
 
 
@@ -26,5 +27,5 @@ def ready() -> str:
 
 
 @app.post("/score")
-def score(application: service.LoanApplication) -> service.Score:
-    return service.score(service.MODEL, [application], THRESHOLD, VERSION)[0]
+def score(application: LoanApplication) -> Score:
+    return scoring.score(MODEL, [application])[0]

@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "credit-risk"
 BENCH = ROOT / "bench"
-sys.path[:0] = [str(EXAMPLE), str(EXAMPLE / "deploy" / "nginx")]
+sys.path[:0] = [str(EXAMPLE)]
 
-import replicas  # noqa: E402  (the example's own start/stop code for servers and nginx)
+from ops import processes, replicas  # noqa: E402  (the example's own start/stop code)
 
 HOST = replicas.HOST
 READY_DEADLINE_S = 90
@@ -60,9 +60,9 @@ class Point:
 
 def bodies(folder: Path) -> dict[str, Path]:
     """Request bodies as files for hey: one application, a one-element list, 64 rows."""
-    import service
+    from credit_risk.schema import EXAMPLE_INPUT
 
-    one = service.EXAMPLE_INPUT.model_dump()
+    one = EXAMPLE_INPUT.model_dump()
     contents = {"single": one, "list": {"applications": [one]},
                 "batch64": {"applications": [one] * 64}}
     paths = {}
@@ -85,20 +85,20 @@ def process_env(server: Server) -> dict:
 @contextmanager
 def running(server: Server, run_dir: Path) -> Iterator[str]:
     """Start `server` on loopback, wait for /readyz, yield its URL, then stop all of it."""
-    # Prediction logs go to the run directory (replicas.py reads this variable too).
-    os.environ["CREDIT_RISK_PREDICTION_LOG_DIR"] = str(run_dir / "prediction-logs")
+    # Logs go to the run directory (ops/replicas.py reads this variable too).
+    os.environ["CREDIT_RISK_LOG_DIR"] = str(run_dir / "logs")
     if server.kind == "nginx":
         started = replicas.start_replicas(2, run_dir, READY_DEADLINE_S,
                                           **ANONYMOUS, **dict(server.env))
         nginx = None
         try:
-            front = replicas.free_port()
+            front = processes.free_port()
             nginx = replicas.start_nginx([r.port for r in started], front, run_dir)
             yield f"http://{HOST}:{front}"
         finally:
             replicas.stop_all(nginx, started)
         return
-    port = replicas.free_port()
+    port = processes.free_port()
     if server.kind == "fastapi":
         command = [sys.executable, "-m", "uvicorn", server.target, "--host", HOST,
                    "--port", str(port), "--log-level", "warning"]
@@ -112,11 +112,11 @@ def running(server: Server, run_dir: Path) -> Iterator[str]:
     log.close()
     try:
         url = f"http://{HOST}:{port}"
-        replicas.wait_until_ready(url, process, READY_DEADLINE_S,
+        processes.wait_until_ready(url, process, READY_DEADLINE_S,
                                   f"{server.name} (log: {run_dir / server.name}.log)")
         yield url
     finally:
-        replicas.stop_process(process)
+        processes.stop(process)
 
 
 def load(url: str, body: Path, concurrency: int, requests: int) -> Point:

@@ -5,24 +5,22 @@
 - `Wrapper`: a single-application /score that calls that endpoint through a
   `bentoml.depends` proxy, which BentoML serves as a second service.
 
-`make bench` runs both beside the flagship's own batcher (batching.py), which merges
+`make bench` runs both beside the flagship's own batcher (credit_risk/batching.py), which merges
 single-application requests inside one worker without either a list body or a proxy.
 """
 
 import bentoml
 
 import service
-from service import LoanApplication, Score
-
-THRESHOLD = service.STORED_MODEL.info.metadata["decision_threshold"]
-VERSION = service.STORED_MODEL.tag.version
+from credit_risk import scoring
+from credit_risk.schema import LoanApplication, Score
 
 
 @bentoml.service(name="native_batching", workers=1, traffic={"timeout": 10})
 class NativeBatching:
     @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
     def score_many(self, applications: list[LoanApplication]) -> list[Score]:
-        return service.score(service.MODEL, applications, THRESHOLD, VERSION)
+        return scoring.score(service.MODEL, applications)
 
 
 @bentoml.service(name="native_batching_wrapper", workers=1, traffic={"timeout": 10})

@@ -25,7 +25,7 @@ from harness import Server
 SERVERS = [
     Server("fastapi", "FastAPI + uvicorn baseline", "fastapi", target="fastapi_baseline:app"),
     Server("no_batching", "BentoML, no batching", "bentoml",
-           env=(("CREDIT_RISK_MAX_BATCH_SIZE", "1"), ("CREDIT_RISK_CACHE_ENTRIES", "0"))),
+           env=(("CREDIT_RISK_MICRO_BATCH_SIZE", "1"), ("CREDIT_RISK_CACHE_ENTRIES", "0"))),
     Server("batching", "BentoML, batching (the flagship)", "bentoml",
            env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),)),
     Server("native_list", "BentoML batchable API, one-element lists", "bentoml",
@@ -59,15 +59,16 @@ def in_process() -> dict:
     from threadpoolctl import threadpool_limits
 
     import service
+    from credit_risk import scoring
+    from credit_risk.schema import EXAMPLE_INPUT
 
-    threshold = service.STORED_MODEL.info.metadata["decision_threshold"]
     floor = {}
     with threadpool_limits(limits=1, user_api="openmp"):
         for rows in (1, 8, 64, 500):
-            applications = [service.EXAMPLE_INPUT] * rows
+            applications = [EXAMPLE_INPUT] * rows
             frame = pd.DataFrame([a.model_dump() for a in applications])
-            predict = per_call_ms(service.MODEL.predict_proba, frame)
-            score = per_call_ms(service.score, service.MODEL, applications, threshold, "v")
+            predict = per_call_ms(service.MODEL.pipeline.predict_proba, frame)
+            score = per_call_ms(scoring.score, service.MODEL, applications)
             floor[str(rows)] = {"predict_ms": round(predict, 3), "score_ms": round(score, 3),
                            "predict_rows_per_s": round(rows / predict * 1000),
                            "score_rows_per_s": round(rows / score * 1000)}

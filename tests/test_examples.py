@@ -31,7 +31,7 @@ def readme_steps(readme: Path) -> list[str]:
 def run_bash(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=2400,
     )
 
 
@@ -45,7 +45,7 @@ def copy_of(tmp_path):
     return copy
 
 
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_readme_steps_work_in_a_copy(example, copy_of, tmp_path):
     workdir = copy_of(example)
@@ -60,6 +60,10 @@ def test_readme_steps_work_in_a_copy(example, copy_of, tmp_path):
         p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT))
     )
     env["BENTOML_HOME"] = str(tmp_path / "bentoml-home")
+    # Which tests ran, for the checklist's "linked tests were collected and run" check.
+    junit = ROOT / "build" / "junit"
+    junit.mkdir(parents=True, exist_ok=True)
+    env["PYTEST_ADDOPTS"] = f"--junitxml={junit / f'{example.name}-readme.xml'}"
 
     setup = run_bash("\n".join(steps[:serve_index]), workdir, env)
     assert setup.returncode == 0, f"steps failed:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}"
@@ -67,6 +71,16 @@ def test_readme_steps_work_in_a_copy(example, copy_of, tmp_path):
     assert re.search(r"\d+ passed", summary), setup.stdout[-2000:]
     if IN_CI:
         assert "skipped" not in summary, f"in CI nothing may skip:\n{setup.stdout[-3000:]}"
+
+    # The README runs the fast tiers; the slower ones run here, in the same copy and venv.
+    if (workdir / "tests" / "served").is_dir():
+        slow_env = {**env, "PYTEST_ADDOPTS": f"--junitxml={junit / f'{example.name}-slow.xml'}"}
+        slow = run_bash('. .venv/bin/activate && pytest -q -m "served or system"', workdir,
+                        slow_env)
+        slow_summary = slow.stdout.strip().splitlines()[-1] if slow.stdout.strip() else ""
+        assert slow.returncode == 0, f"served/system tiers failed:\n{slow.stdout[-6000:]}"
+        if IN_CI:
+            assert "skipped" not in slow_summary, f"in CI nothing may skip:\n{slow.stdout[-3000:]}"
 
     server = start_server(
         ["bash", "-c", f". .venv/bin/activate && exec {steps[serve_index]}"],

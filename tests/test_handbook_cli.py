@@ -227,3 +227,31 @@ def test_a_missing_file_is_one_line_and_status_2(tmp_path, command):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert f"{missing} does not exist" in result.stderr
+
+
+@pytest.mark.timeout(600)
+def test_the_checker_installs_as_a_command_and_runs_from_any_folder(tmp_path):
+    """`pip install <the repository>` puts `handbook` on the reader's PATH, with the
+    templates as package data and none of the site's or examples' dependencies."""
+    venv = tmp_path / "reader-venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+    uv = shutil.which("uv", path=str(ROOT / ".venv" / "bin")) or shutil.which("uv")
+    installed = subprocess.run([uv, "pip", "install", "--quiet", "--python", venv / "bin" /
+                                "python", ROOT], capture_output=True, text=True, timeout=480)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    elsewhere = tmp_path / "somewhere-else"
+    project = shutil.copytree(QUICKSTART, elsewhere / "my-service",
+                              ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    result = subprocess.run([venv / "bin" / "handbook", "readiness", "my-service"],
+                            cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr  # the quickstart lacks some practices
+    assert "readiness checks met" in result.stdout
+    rules = shutil.copy(FLAGSHIP / "monitoring" / "alerts.yml", project / "alerts.yml")
+    drafted = subprocess.run([venv / "bin" / "handbook", "runbook", "render", rules,
+                              "--out", "RUNBOOK.md"], cwd=project, capture_output=True,
+                             text=True, timeout=120)
+    assert drafted.returncode == 0, drafted.stderr  # the templates ship as package data
+    assert "CreditRiskHighErrorRate" in (project / "RUNBOOK.md").read_text()
+    listed = subprocess.run([uv, "pip", "list", "--python", venv / "bin" / "python"],
+                            capture_output=True, text=True, timeout=120).stdout.lower()
+    assert "bentoml" not in listed and "mkdocs" not in listed

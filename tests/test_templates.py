@@ -148,7 +148,7 @@ def test_runbook_check_finds_missing_extra_and_malformed_sections():
 def test_each_template_page_shows_the_template_and_links_its_download():
     for name in ["model-card", "runbook"]:
         page = (ROOT / "docs" / "templates" / f"{name}.md").read_text()
-        assert f'--8<-- "templates/{name}.md.jinja"' in page
+        assert f'--8<-- "handbook/templates/{name}.md.jinja"' in page
         assert f"]({name}.md.jinja)" in page
 
 

@@ -1,4 +1,4 @@
-"""Bad candidates for the pipeline tests and the automation notebook.
+"""Bad candidates for the release tests and the automation notebook.
 
 - `LabelsShuffledInBand`: a data snapshot whose export scrambled the labels of one age band
   (a join that matched the wrong rows, say). The model trained on it is fine overall and
@@ -14,23 +14,23 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-import data
-import pipeline
+from credit_risk import schema
+from ops.processes import EXAMPLE_DIR
+from ops.release.candidate import Snapshot
 
 TESTS = Path(__file__).resolve().parent
-EXAMPLE_DIR = TESTS.parent
 
 
 @dataclass(frozen=True)
-class LabelsShuffledInBand(pipeline.Snapshot):
+class LabelsShuffledInBand(Snapshot):
     band: str = "65+"
 
     def frames(self):
         train_frame, held_out = super().frames()
         rows = train_frame["age_band"] == self.band
         shuffled = np.random.default_rng(self.seed).permutation(
-            train_frame.loc[rows, data.TARGET].to_numpy())
-        train_frame.loc[rows, data.TARGET] = shuffled
+            train_frame.loc[rows, schema.TARGET].to_numpy())
+        train_frame.loc[rows, schema.TARGET] = shuffled
         return train_frame, held_out
 
 
@@ -40,7 +40,9 @@ def faulty_source(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for pattern in bentofile["include"]:
         for path in EXAMPLE_DIR.glob(pattern):
-            shutil.copy(path, target / path.name)
+            copy = target / path.relative_to(EXAMPLE_DIR)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, copy)
     shutil.copy(TESTS / "faulty_service.py", target / "faulty_service.py")
     bentofile["service"] = "faulty_service:CreditRisk"
     bentofile["include"].append("faulty_service.py")

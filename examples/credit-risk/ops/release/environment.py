@@ -1,0 +1,85 @@
+"""Production on this machine: nginx on a loopback port, weighting the live containers.
+
+`route()` rewrites nginx's upstream weights and reloads it gracefully: requests in flight
+finish on the old workers, and `route()` returns once every old worker has exited, so from
+then on every request follows the new weights.
+"""
+
+import tempfile
+from pathlib import Path
+
+from ops import podman
+from ops.nginx import Nginx, render
+from ops.processes import EXAMPLE_DIR, HOST, free_port
+from ops.release.build import Release
+from ops.release.stages import StageFailed
+
+CANARY_TEMPLATE = EXAMPLE_DIR / "deploy" / "canary" / "nginx.conf.template"
+# The release's own traffic carries no key. A real deployment mounts the keys file as
+# deploy/k8s does and drops this setting.
+CONTAINER_ENV = {"CREDIT_RISK_ALLOW_ANONYMOUS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def start_container(release: Release, role: str, deadline_s: float = 120) -> podman.Container:
+    """`podman run` the release's image on a free loopback port, ready on /readyz."""
+    try:
+        return podman.run(release.image, role, env=CONTAINER_ENV, deadline_s=deadline_s)
+    except RuntimeError as error:
+        raise StageFailed(str(error)) from None
+
+
+class Production:
+    """nginx in front of the live release (`stable`) and, during a canary, the candidate."""
+
+    def __init__(self, port: int | None = None, run_dir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="credit-risk-release-"))
+        self.run_dir.chmod(0o755)  # nginx workers run as nobody when started by root
+        self.nginx: Nginx | None = None
+        self.stable: podman.Container | None = None  # the release taking all traffic
+        self.releases: dict[str, Release] = {}       # container name -> its release
+        self.generation = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.run_dir / "access.log"
+
+    def release_of(self, container: podman.Container | None) -> Release | None:
+        return self.releases.get(container.name) if container else None
+
+    def start(self, release: Release, role: str) -> podman.Container:
+        container = start_container(release, role)
+        self.releases[container.name] = release
+        return container
+
+    def route(self, weights: dict[podman.Container, int]) -> None:
+        """Send each container its share of the traffic (weights are relative)."""
+        self.generation += 1
+        upstreams = "\n".join(f"        server {c.upstream} weight={w};"
+                              for c, w in weights.items() if w > 0)
+        conf = render(CANARY_TEMPLATE, self.run_dir / "nginx.conf", RUN_DIR=str(self.run_dir),
+                      PORT=str(self.port), UPSTREAMS=upstreams,
+                      GENERATION=str(self.generation))
+        try:
+            if self.nginx is None or not self.nginx.running():
+                self.nginx = Nginx(conf, self.run_dir, self.port).start()
+            else:
+                self.nginx.reload()
+        except (RuntimeError, TimeoutError) as error:
+            raise StageFailed(str(error)) from None
+
+    def serve(self, container: podman.Container) -> None:
+        """Make `container` the stable release taking all traffic."""
+        self.route({container: 100})
+        self.stable = container
+
+    def close(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
+        if self.stable is not None:
+            self.stable.remove()
+        self.stable = None
