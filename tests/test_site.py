@@ -49,6 +49,42 @@ def test_pages_load_nothing_from_other_hosts(built_site):
     assert external == []
 
 
+CDN = re.compile(r"(?:https?:)?//(?:cdnjs\.cloudflare\.com|unpkg\.com|cdn\.jsdelivr\.net)"
+                 r"[^\s\"'`)]*")
+
+
+def cdn_references(site: Path) -> list[str]:
+    """Every CDN URL in the built pages and scripts, except Material's bundle: it keeps
+    unpkg.com as the fallback for a page without `window.mermaid`, which the pages with a
+    diagram define (the browser test shows no request leaves the host)."""
+    found = []
+    for file in [*site.rglob("*.html"), *site.rglob("*.js")]:
+        if file.match("assets/javascripts/bundle.*.min.js"):
+            continue
+        found += [f"{file.relative_to(site)}: {url}"
+                  for url in CDN.findall(file.read_text(errors="replace"))]
+    return found
+
+
+def test_no_page_or_script_refers_to_a_cdn(built_site, tmp_path):
+    assert cdn_references(built_site) == []
+    # The checker sees mkdocs-jupyter's Mermaid loader, which the hook removes from notebooks.
+    planted = tmp_path / "page.html"
+    planted.write_text('<script type="module">const m = (await import('
+                       '"https://cdnjs.cloudflare.com/ajax/libs/mermaid/11.10.0/'
+                       'mermaid.esm.min.mjs")).default;</script>')
+    assert len(cdn_references(tmp_path)) == 1
+
+
+def test_pages_with_a_diagram_load_the_vendored_mermaid(built_site):
+    with_diagram = [page for page in built_site.rglob("*.html")
+                    if 'class="mermaid"' in page.read_text()]
+    for page in with_diagram:
+        assert "assets/vendor/mermaid/mermaid.min.js" in page.read_text(), page
+    assert (built_site / "assets/vendor/mermaid/mermaid.min.js").is_file()
+    assert not (built_site / "assets/vendor/axe-core").exists()  # the tests' copy only
+
+
 def test_dangling_snippet_include_fails_the_build(tmp_path):
     # The repository as the site build sees it, without environments, git, caches and the
     # model store (pages do include files that notebooks write under build/).
