@@ -45,7 +45,11 @@ serve: $(VENV)/.installed ## the site on http://127.0.0.1:8000, live; notebooks 
 
 test: $(VENV)/.installed system-deps notebooks ## everything CI runs (installs what it needs)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	@rm -rf build/junit
+	$(BIN)/pytest --junitxml=build/junit/handbook.xml -k "not ran_in_the_last_test_run"
+	@# Last: every test the checklist links ran in the run above (the examples' copies
+	@# write build/junit/<example>-*.xml).
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_checklist.py -k ran_in_the_last_test_run
 
 # No notebook, no system tool, no server: lint, the repository's own checks, and each
 # example's unit and in-process tiers, each example in its own process.

@@ -62,6 +62,15 @@ def trained():
 
 
 @pytest.fixture(scope="session")
+def two_versions(trained):
+    """(v1, v2) tags: v1 is the default training run, v2 is trained on another snapshot."""
+    import train
+
+    v2, _ = train.run(seed=7, rows=30_000)
+    return str(trained[0].tag), str(v2.tag)
+
+
+@pytest.fixture(scope="session")
 def service(trained):
     """The service module, imported after training (it loads the pinned model at import)."""
     import service

@@ -66,7 +66,9 @@ def lineage(data_spec: dict, data_sha256: str, params: dict) -> dict:
         "code_sha256": code_hash(),
         "data": {**data_spec, "sha256": data_sha256},
         "params": params,
-        "libraries": library_versions() | {"bentoml": version("bentoml")},
+        "python": platform.python_version(),
+        "libraries": {name: number for name, number in library_versions().items()
+                      if name != "python"} | {"bentoml": version("bentoml")},
     }
 # --8<-- [end:lineage]
 
