@@ -1,0 +1,88 @@
+"""mkdocs-macros module: the measured figures on the site, read from committed results files.
+
+A figure typed into a page is true on the day it is typed. The pages that quote
+measurements render them at build time instead, from files a command regenerates:
+
+- `bench.<stem>`: `bench/results/<stem>.json` (`results`, `onnx`, later `batch`), written by
+  `make bench`;
+- `card`: the "Results by slice" table of `examples/credit-risk/MODEL_CARD.md`, written by
+  `python train.py --metrics ...` then `python -m handbook card render` (a test fails when
+  the committed card is stale).
+
+A page opts in with `render_macros: true` in its front matter (`render_by_default` is off:
+the template pages show Jinja that must stay as it is) and writes, for example,
+`{{ point("batching", 32).p99_ms | ms }}`. tests/test_figures.py fails on a measured figure
+typed into a page.
+"""
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "bench" / "results"
+MODEL_CARD = ROOT / "examples" / "credit-risk" / "MODEL_CARD.md"
+
+
+def load_results(folder: Path = RESULTS) -> dict:
+    """Every results file in folder, by its name without `.json`."""
+    return {path.stem: json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(folder.glob("*.json"))}
+
+
+def card_slices(card: Path = MODEL_CARD) -> dict:
+    """The model card's results table: {slice: {metric: number}}."""
+    section = card.read_text(encoding="utf-8").split("### Results by slice", 1)[1]
+    table = re.search(r"^\|.*?(?=\n(?!\|))", section, re.M | re.S)[0]
+    rows = [line.strip().strip("|").split("|") for line in table.splitlines()
+            if not line.startswith("|---")]
+    header = [cell.strip() for cell in rows[0]]
+    return {cells[0].strip(): {name: float(value) for name, value in
+                               zip(header[1:], cells[1:], strict=True)}
+            for cells in rows[1:]}
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    """A number with `digits` decimals and thousands separators: 1600 -> 1,600."""
+    return f"{value:,.{digits}f}"
+
+
+def ms(value: float) -> str:
+    """Milliseconds as a reader wants them: 274.7 -> "275 ms", 4.395 -> "4.4 ms"."""
+    return f"{value:,.0f} ms" if value >= 20 else f"{value:.1f} ms"
+
+
+def define_env(env):
+    results = load_results()
+    env.variables["bench"] = results
+    env.variables["card"] = card_slices()
+
+    @env.macro
+    def point(server: str, concurrency) -> dict:
+        """One measured point of `make bench`; concurrency "after_burst" is the c=1 rerun."""
+        measured = results["results"]["servers"][server]
+        if concurrency == "after_burst":
+            return measured["after_burst"]
+        return next(p for p in measured["points"] if p["concurrency"] == concurrency)
+
+    @env.macro
+    def points(server: str | None = None) -> list[dict]:
+        """Every measured point (of one server, or of all), the after-burst reruns included."""
+        servers = results["results"]["servers"]
+        chosen = [servers[server]] if server else servers.values()
+        return [p for s in chosen for p in [*s["points"], s["after_burst"]]]
+
+    @env.macro
+    def target(name: str) -> dict:
+        """A target of `make bench` by its name: goal, measured, unit, met."""
+        return next(t for t in results["results"]["targets"] if t["target"] == name)
+
+    @env.macro
+    def card_range(prefix: str, metric: str) -> tuple[float, float]:
+        """Lowest and highest value of a metric over the card's slices named prefix...."""
+        values = [row[metric] for name, row in card_slices().items()
+                  if re.match(re.escape(prefix), name)]
+        return min(values), max(values)
+
+    env.filter(fmt)
+    env.filter(ms)
