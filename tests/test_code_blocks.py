@@ -33,12 +33,6 @@ INCLUDED_ROOTS = {
     ".pre-commit-config.yaml": "tests/test_workflows.py",
     "build/": "tests/test_notebooks.py",         # written by the notebooks CI executes
 }
-# Pages this change does not own; their owner removes the entry once the page passes (the
-# test then reports an unexpected pass, so the entry cannot outlive the fix).
-PENDING = {
-    "practices/batch-and-autoscaling.md":
-        "not yet checked for issue 14: its `ray start` block is neither tested nor marked",
-}
 
 OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 MARK = re.compile(r"^\s*<!--\s*(?P<kind>tested|untested):\s*(?P<text>.*?)\s*-->\s*$")
@@ -125,9 +119,7 @@ def blocks_tested_here(test: str | None = None) -> list[tuple[str, Block]]:
             and match["file"] == HERE and match["test"] == test]
 
 
-@pytest.mark.parametrize("page", [
-    pytest.param(page, marks=pytest.mark.xfail(reason=PENDING[page], strict=True))
-    if page in PENDING else page for page in pages()])
+@pytest.mark.parametrize("page", pages())
 def test_every_block_is_tested_or_marked(page):
     problems = [p for block in page_blocks(page) if (p := problem(page, block))]
     assert not problems, "\n".join(problems)

@@ -20,12 +20,6 @@ from conftest import ROOT
 
 DOCS = ROOT / "docs"
 ALLOWED_FILE = ROOT / "tests" / "figures_allowed.yaml"
-# Pages this change does not own; their owner removes the entry once the page passes (the
-# test then reports an unexpected pass, so the entry cannot outlive the fix).
-PENDING = {
-    "practices/batch-and-autoscaling.md":
-        "not yet checked for issue 14; its figures are listed in the issue",
-}
 
 NUMBER = r"(?<![\w.,/-])(?:\d{1,3}(?:[, ]\d{3})+(?!\d)|\d+)(?:\.\d+)?"
 RANGE = rf"{NUMBER}(?:\s*(?:%|ms|s)?\s*(?:to|–|-|and)\s*{NUMBER})?"
@@ -110,9 +104,7 @@ def unexplained(page: str, text: str, entries: list[dict]) -> list[str]:
             if figure not in ok]
 
 
-@pytest.mark.parametrize("page", [
-    pytest.param(page, marks=pytest.mark.xfail(reason=PENDING[page], strict=True))
-    if page in PENDING else page for page in pages()])
+@pytest.mark.parametrize("page", pages())
 def test_no_hand_typed_measured_figure(page):
     problems = unexplained(page, (DOCS / page).read_text(encoding="utf-8"), allowed())
     assert not problems, (
