@@ -1,15 +1,11 @@
 """The monitoring job: drift found when injected, quiet when not; concept drift in the AUC."""
 
-import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from credit_risk import schema, scoring
 from ops import drift
-from ops.processes import EXAMPLE_DIR
 from training import data
 
 
@@ -54,30 +50,3 @@ def test_concept_drift_shows_up_as_a_performance_drop_once_labels_arrive(service
     # The inputs did not move, so the drift report alone would not have caught it:
     same_inputs = data.generate(3_000, seed=22, concept_drift=1.0)
     assert not drift.feature_drift(data.generate(5_000, seed=0), same_inputs)["dataset_drift"]
-
-
-def test_command_line_writes_report_and_summary(client_scored, tmp_path, trained):
-    out = tmp_path / "report"
-    result = subprocess.run(
-        [sys.executable, "-m", "ops.drift", "--model", str(trained[0].tag), "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=EXAMPLE_DIR,
-    )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "drift.json").read_text())
-    assert summary["rows"] >= client_scored and set(summary["features"]) == set(schema.FEATURES)
-    assert (out / "drift.html").stat().st_size > 10_000
-
-
-def test_command_line_says_when_there_is_nothing_to_compare(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ops.drift", "--log-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=300, cwd=EXAMPLE_DIR)
-    assert result.returncode == 2
-    assert f"no predictions logged in {tmp_path}" in result.stderr
-
-
-@pytest.fixture
-def client_scored(client):
-    """Score 50 applications in process, so the prediction log has something to compare."""
-    rows = data.generate(50, seed=5)[schema.FEATURES].to_dict("records")
-    assert client.post("/score_batch", json={"applications": rows}).status_code == 200
-    return 50

@@ -1,8 +1,5 @@
 """Training: quality gates, slices, lineage, reproducibility and idempotent saving."""
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 
@@ -44,14 +41,3 @@ def test_saving_is_idempotent_and_versions_follow_the_inputs(trained):
     assert again.tag == stored.tag
     other, _ = train.run(seed=1)
     assert other.tag.version != stored.tag.version
-
-
-def test_command_line_writes_metrics(tmp_path):
-    metrics_file = tmp_path / "metrics.json"
-    result = subprocess.run(
-        [sys.executable, "train.py", "--rows", "4000", "--metrics", str(metrics_file)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(metrics_file.read_text())["overall"]["rows"] == 1000
-    assert "credit_risk:" in result.stdout
