@@ -54,12 +54,13 @@ def test_readme_steps_work_in_a_copy(example, copy_of, tmp_path):
     serve_index = next(i for i, step in enumerate(steps) if step.startswith("bentoml serve"))
     env = {
         key: value for key, value in os.environ.items()
-        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "BENTOML"))
+        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "BENTOML", "CREDIT_RISK"))
     }
     env["PATH"] = os.pathsep.join(
         p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT))
     )
     env["BENTOML_HOME"] = str(tmp_path / "bentoml-home")
+    env["CREDIT_RISK_STATE_DIR"] = str(tmp_path / "state")  # keys file, logs: not in $HOME
     # Which tests ran, for the checklist's "linked tests were collected and run" check.
     junit = ROOT / "build" / "junit"
     junit.mkdir(parents=True, exist_ok=True)
