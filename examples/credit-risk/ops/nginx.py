@@ -6,9 +6,10 @@ import shutil
 import signal
 import ssl
 import subprocess
+import tempfile
 from pathlib import Path
 
-from ops.processes import HOST, answers, children, stop, wait_until
+from ops.processes import HOST, answers, children, free_port, stop, wait_until
 
 
 def find_nginx() -> str | None:
@@ -83,3 +84,44 @@ class Nginx:
 
     def stop(self) -> None:
         stop(self.process, grace_s=10)
+
+
+def run_dir(prefix: str, folder: Path | None = None) -> Path:
+    """A folder for nginx's config and logs; traversable so nginx workers (nobody, when
+    started by root) can write their logs there."""
+    folder = folder or Path(tempfile.mkdtemp(prefix=prefix))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    return folder
+
+
+class LoopbackProxy:
+    """nginx on a loopback port, run from its own folder: subclasses fill in `self.nginx`
+    (an Nginx for the config they render). A context manager: started and stopped with it."""
+
+    nginx: Nginx
+
+    def __init__(self, prefix: str, folder: Path | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.run_dir = run_dir(prefix, folder)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.run_dir / "access.log"
+
+    def start(self):
+        self.nginx.start()
+        return self
+
+    def stop(self) -> None:
+        self.nginx.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

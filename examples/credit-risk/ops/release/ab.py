@@ -9,11 +9,10 @@ Unlike a canary, an A/B test runs for weeks and is judged on outcomes (did the l
 repaid?), not on error rates; notebooks/ab-testing.ipynb analyses one and sizes it.
 """
 
-import tempfile
 from pathlib import Path
 
-from ops.nginx import Nginx, render
-from ops.processes import EXAMPLE_DIR, HOST, free_port
+from ops.nginx import LoopbackProxy, Nginx, render
+from ops.processes import EXAMPLE_DIR
 
 TEMPLATE = EXAMPLE_DIR / "deploy" / "ab" / "nginx.conf.template"
 HEADER = "X-Applicant-ID"
@@ -61,35 +60,11 @@ def render_config(run_dir: Path, port: int, arm_a: str, arm_b: str,
                   ARM_A=arm_a, ARM_B=arm_b, SHARE_A=f"{share_a:g}%")
 
 
-class ABProxy:
+class ABProxy(LoopbackProxy):
     """nginx on a loopback port splitting applicants between two releases."""
 
     def __init__(self, arm_a: str, arm_b: str, share_a: float = 50,
                  run_dir: Path | None = None, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="credit-risk-ab-"))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.chmod(0o755)  # nginx workers run as nobody when started by root
+        super().__init__("credit-risk-ab-", run_dir, port)
         conf = render_config(self.run_dir, self.port, arm_a, arm_b, share_a)
         self.nginx = Nginx(conf, self.run_dir, self.port)
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def access_log(self) -> Path:
-        return self.run_dir / "access.log"
-
-    def start(self) -> "ABProxy":
-        self.nginx.start()
-        return self
-
-    def stop(self) -> None:
-        self.nginx.stop()
-
-    def __enter__(self) -> "ABProxy":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -5,12 +5,11 @@ finish on the old workers, and `route()` returns once every old worker has exite
 then on every request follows the new weights.
 """
 
-import tempfile
 from pathlib import Path
 
 from ops import podman
-from ops.nginx import Nginx, render
-from ops.processes import EXAMPLE_DIR, HOST, free_port
+from ops.nginx import LoopbackProxy, Nginx, render
+from ops.processes import EXAMPLE_DIR
 from ops.release.build import Release
 from ops.release.stages import StageFailed
 
@@ -28,30 +27,22 @@ def start_container(release: Release, role: str, deadline_s: float = 120) -> pod
         raise StageFailed(str(error)) from None
 
 
-class Production:
-    """nginx in front of the live release (`stable`) and, during a canary, the candidate."""
+class Production(LoopbackProxy):
+    """nginx in front of the live release (`stable`) and, during a canary, the candidate.
+    Its nginx starts with the first `route()`."""
 
     def __init__(self, port: int | None = None, run_dir: Path | None = None) -> None:
-        self.port = port or free_port()
-        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="credit-risk-release-"))
-        self.run_dir.chmod(0o755)  # nginx workers run as nobody when started by root
+        super().__init__("credit-risk-release-", run_dir, port)
         self.nginx: Nginx | None = None
         self.stable: podman.Container | None = None  # the release taking all traffic
         self.releases: dict[str, Release] = {}       # container name -> its release
         self.generation = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def access_log(self) -> Path:
-        return self.run_dir / "access.log"
-
     def release_of(self, container: podman.Container | None) -> Release | None:
         return self.releases.get(container.name) if container else None
 
-    def start(self, release: Release, role: str) -> podman.Container:
+    def launch(self, release: Release, role: str) -> podman.Container:
+        """Start a container of `release`; it takes traffic once routed."""
         container = start_container(release, role)
         self.releases[container.name] = release
         return container

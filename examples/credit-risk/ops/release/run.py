@@ -58,7 +58,7 @@ def run(snapshot: Snapshot, production: Production, log_path: Path,
     if until is None and live and production.release_of(production.stable) != live:
         if production.stable is not None:
             production.stable.remove()
-        production.serve(production.start(live, "production"))  # bring production back
+        production.serve(production.launch(live, "production"))  # bring production back
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     with StageReport(show_progress, console) as report:
         outcome = run_stages(snapshot, production, live, source, gate_policy, canary_policy,

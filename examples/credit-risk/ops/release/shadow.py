@@ -16,7 +16,6 @@ to stop, and an empty list means the candidate may go on to the canary.
 
 import json
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,8 +27,8 @@ from scipy import stats
 
 from credit_risk.jsonl_log import read_prediction_log
 from credit_risk.schema import AGE_BANDS, FEATURES, NUMERIC
-from ops.nginx import Nginx, render
-from ops.processes import EXAMPLE_DIR, HOST, free_port
+from ops.nginx import LoopbackProxy, Nginx, render
+from ops.processes import EXAMPLE_DIR
 from ops.release.canary import summarize
 from training import data
 
@@ -84,43 +83,19 @@ def render_config(run_dir: Path, port: int, production: str, candidate: str,
                   PRODUCTION=production, CANDIDATE=candidate, SHADOW_TIMEOUT=f"{timeout_ms}ms")
 
 
-class ShadowProxy:
+class ShadowProxy(LoopbackProxy):
     """A standalone nginx with the shadow configuration (the tests and the notebook use it;
     the release process mirrors on production's own nginx with `mirror()`)."""
 
     def __init__(self, production: str, candidate: str, timeout_ms: int = ShadowPolicy.timeout_ms,
                  run_dir: Path | None = None, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="credit-risk-shadow-"))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.chmod(0o755)  # nginx workers run as nobody when started by root
+        super().__init__("credit-risk-shadow-", run_dir, port)
         conf = render_config(self.run_dir, self.port, production, candidate, timeout_ms)
         self.nginx = Nginx(conf, self.run_dir, self.port)
 
     @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def access_log(self) -> Path:
-        return self.run_dir / "access.log"
-
-    @property
     def shadow_log(self) -> Path:
         return self.run_dir / "shadow.log"
-
-    def start(self) -> "ShadowProxy":
-        self.nginx.start()
-        return self
-
-    def stop(self) -> None:
-        self.nginx.stop()
-
-    def __enter__(self) -> "ShadowProxy":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def mirror(environment, candidate: str, timeout_ms: int = ShadowPolicy.timeout_ms) -> Path:

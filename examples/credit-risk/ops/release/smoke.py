@@ -19,7 +19,7 @@ def expected_answer(model_tag: str) -> dict:
 def smoke_test(production: Production, release: Release) -> podman.Container:
     """Start the image; it must be ready and give the known answer. Returns the running
     container (the canary uses it); removes it on failure."""
-    container = production.start(release, "candidate")
+    container = production.launch(release, "candidate")
     try:
         response = httpx.post(f"{container.url}/score", json=EXAMPLE_INPUT.model_dump(),
                               timeout=10)
