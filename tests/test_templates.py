@@ -156,7 +156,7 @@ def test_the_built_site_offers_each_template_for_download(built_site):
     for name in ["model-card", "runbook"]:
         template = f"{name}.md.jinja"
         published = built_site / "templates" / template
-        assert published.read_text() == (ROOT / "templates" / template).read_text()
+        assert published.read_text() == (ROOT / "handbook" / "templates" / template).read_text()
         page = (built_site / "templates" / name / "index.html").read_text()
         assert f'href="../{template}"' in page and f'download="{template}"' in page
         # A ``` inside an included file closes a shorter fence early, and the rest of the file

@@ -138,3 +138,7 @@ def stop(process: subprocess.Popen | None, grace_s: float = 15) -> None:
             pass
     kill_tree(tree)  # a no-op after a clean shutdown: those processes are gone
     process.wait()
+    # A killed process releases its sockets only once it has exited: return after that, so
+    # the caller may reuse the port at once.
+    wait_until(lambda: not any(alive(pid, started) for pid, started in tree.items()), 15,
+               f"process tree of {process.pid} to exit")

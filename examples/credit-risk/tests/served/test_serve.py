@@ -34,7 +34,11 @@ def test_a_server_stopped_after_a_hang_leaves_no_process_and_no_port(trained, tm
     processes.stop(process, grace_s=2)
     assert [pid for pid in tree if processes.alive(pid, tree[pid])] == []
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # raises if anything still listens there
+        # SO_REUSEADDR lets the bind pass connections left in TIME_WAIT by the readiness
+        # polls, but never a socket still listening on the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()  # raises if anything still listens there
 
 
 @pytest.mark.timeout(120)
