@@ -43,7 +43,9 @@ class Settings(BaseModel):
                                                             "pipeline, or its ONNX export "
                                                             "(`model.onnx`) in ONNX Runtime")
     # --8<-- [start:scaling]
-    # How /score scales (defaults from `make bench` on a 2-core machine)
+    # How /score scales. What these defaults give on a 2-core machine is measured by
+    # `make bench` (docs/benchmarks.md); the in-flight bound stops the queue from growing
+    # without limit, it does not by itself keep p99 inside the 250 ms objective.
     micro_batch_size: int = Field(64, ge=1, le=500,
                                   description="Most waiting /score requests one model call takes "
                                               "(1 turns batching off)")
