@@ -237,7 +237,7 @@ def fresh_pipeline(tmp_path_factory):
     the environment in which `credit_risk:latest` is that model."""
     folder = tmp_path_factory.mktemp("pipeline")
     env = {**os.environ, "BENTOML_HOME": str(folder / "bentoml"), "OMP_NUM_THREADS": "1",
-           "CREDIT_RISK_PREDICTION_LOG_DIR": str(folder / "prediction-logs")}
+           "CREDIT_RISK_STATE_DIR": str(folder / "state")}
     env.pop("CREDIT_RISK_MODEL", None)
     trained = subprocess.run([sys.executable, "train.py", "--metrics", folder / "metrics.json"],
                              cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=300)

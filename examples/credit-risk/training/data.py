@@ -60,24 +60,7 @@ def generate(n: int = 20_000, seed: int = 0, covariate_drift: float = 0.0,
                                    *BOUNDS["credit_history_years"]).round(1)
     previous_defaults = rng.poisson(0.25 + 0.4 * c, n).clip(*BOUNDS["previous_defaults"])
 
-    k = concept_drift
-    logit = (
-        -2.6 - 0.4 * k
-        + (1.8 - 1.2 * k) * (loan_amount / annual_income)
-        + (2.4 - 2.4 * k) * debt_to_income
-        - 0.035 * (1 - k) * credit_history_years
-        + (0.55 + 0.3 * k) * previous_defaults
-        + np.select([employment == "unemployed", employment == "student",
-                     employment == "self_employed"], [1.1, 0.5, 0.25 + 1.5 * k], 0.0)
-        + np.select([purpose == "debt_consolidation", purpose == "business",
-                     purpose == "medical", purpose == "car", purpose == "education"],
-                    [0.35, 0.45, 0.3, 1.2 * k, 0.8 * k], 0.0)
-        + 0.006 * (term_months - 36)
-        + np.where(age_band == "18-25", 0.3, 0.0) + np.where(age_band == "65+", 0.9 * k, 0.0)
-    )
-    default = rng.random(n) < 1 / (1 + np.exp(-logit))
-
-    return pd.DataFrame({
+    applications = pd.DataFrame({
         "annual_income": annual_income,
         "loan_amount": loan_amount,
         "debt_to_income": debt_to_income,
@@ -87,8 +70,32 @@ def generate(n: int = 20_000, seed: int = 0, covariate_drift: float = 0.0,
         "employment": employment,
         "purpose": purpose,
         "term_months": term_months,
-        TARGET: default.astype(int),
     })
+    default = rng.random(n) < default_probability(applications, concept_drift)
+    return applications.assign(**{TARGET: default.astype(int)})
+
+
+def default_probability(applications: pd.DataFrame, concept_drift: float = 0.0) -> np.ndarray:
+    """The true probability of default of each application in the generator's world: what a
+    perfect model would say, and what a simulated outcome is drawn from."""
+    column = {name: applications[name].to_numpy() for name in applications.columns}
+    employment, purpose, age_band = (column[name] for name in ["employment", "purpose", "age_band"])
+    k = concept_drift
+    logit = (
+        -2.6 - 0.4 * k
+        + (1.8 - 1.2 * k) * (column["loan_amount"] / column["annual_income"])
+        + (2.4 - 2.4 * k) * column["debt_to_income"]
+        - 0.035 * (1 - k) * column["credit_history_years"]
+        + (0.55 + 0.3 * k) * column["previous_defaults"]
+        + np.select([employment == "unemployed", employment == "student",
+                     employment == "self_employed"], [1.1, 0.5, 0.25 + 1.5 * k], 0.0)
+        + np.select([purpose == "debt_consolidation", purpose == "business",
+                     purpose == "medical", purpose == "car", purpose == "education"],
+                    [0.35, 0.45, 0.3, 1.2 * k, 0.8 * k], 0.0)
+        + 0.006 * (column["term_months"] - 36)
+        + np.where(age_band == "18-25", 0.3, 0.0) + np.where(age_band == "65+", 0.9 * k, 0.0)
+    )
+    return 1 / (1 + np.exp(-logit))
 
 
 # --8<-- [start:hash]

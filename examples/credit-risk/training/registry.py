@@ -30,15 +30,35 @@ CODE_FILES = ["training/data.py", "training/model.py", "training/validation.py",
 LIBRARIES = ["scikit-learn", "numpy", "scipy", "pandas", "skops", "skl2onnx", "onnx"]
 
 
+def git(*args: str) -> subprocess.CompletedProcess:
+    """Run git in the example's folder (a missing git counts as "not a repository")."""
+    try:
+        return subprocess.run(["git", *args], cwd=EXAMPLE_DIR, capture_output=True, text=True)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(["git", *args], 127, "", "git is not installed")
+
+
 def git_commit() -> str:
     """The commit this code comes from, or "uncommitted" outside git or with local changes."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=EXAMPLE_DIR, capture_output=True, text=True)
-
     head = git("rev-parse", "HEAD")
     if head.returncode != 0 or git("status", "--porcelain", "--", ".").stdout.strip():
         return "uncommitted"
     return head.stdout.strip()
+
+
+# --8<-- [start:reviewed]
+def unreviewed_code() -> str | None:
+    """Why the code that makes the model (CODE_FILES) cannot have been reviewed, or None when
+    every one of those files is committed unchanged. Outside a git repository nothing shows
+    a review, so that is a reason too."""
+    if git("rev-parse", "--verify", "--quiet", "HEAD").returncode != 0:
+        return f"{EXAMPLE_DIR} is not in a git repository with a commit"
+    changed = git("diff", "--name-only", "--relative", "HEAD", "--", *CODE_FILES).stdout.split()
+    untracked = git("ls-files", "--others", "--", *CODE_FILES).stdout.split()
+    if changed or untracked:
+        return f"uncommitted changes to {', '.join(sorted(set(changed + untracked)))}"
+    return None
+# --8<-- [end:reviewed]
 
 
 # --8<-- [start:lineage]

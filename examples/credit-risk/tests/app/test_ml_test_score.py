@@ -17,12 +17,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from threadpoolctl import threadpool_limits
 
 from credit_risk import schema, scoring
 from credit_risk.schema import CATEGORICAL, EXAMPLE_INPUT, FEATURES, NUMERIC, TARGET
 from training import data
-from training.model import DEFAULT_PARAMS, build, fit
+from training.feature_cost import ablation, earning_nothing, fit_on, pipeline_on
+from training.model import fit
 
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -127,49 +127,9 @@ def test_a_simpler_model_is_not_better(trained):
 # Data 2. Features whose removal cost no ROC AUC beyond noise when this test was written
 # (about 0.001 or less each, within two standard errors of zero in some runs); the
 # checklist (D2) reports them as earning nothing measurable. Any other feature that stops
-# earning fails the test.
+# earning fails the test. The ablation lives in training/feature_cost.py, which also weighs
+# each feature's cost against it (Data 3, tests/app/test_feature_cost.py).
 WEAK = {"age_band", "term_months", "credit_history_years"}
-ABLATION_SEEDS = (0, 1, 2)
-ABLATION_ROWS = 10_000
-
-
-def ablation_auc(train_frame: pd.DataFrame, test_frame: pd.DataFrame, columns: list[str],
-                 seed: int) -> float:
-    """ROC AUC of the flagship's pipeline (training/model.py) trained on `columns` alone."""
-    model = build({**DEFAULT_PARAMS, "random_state": seed})
-    model.set_params(features=ColumnTransformer([
-        ("numeric", "passthrough", [c for c in NUMERIC if c in columns]),
-        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-         [c for c in CATEGORICAL if c in columns]),
-    ]))
-    fitted = fit_columns(model, train_frame, columns)
-    return roc_auc_score(test_frame[TARGET], fitted.predict_proba(test_frame[columns])[:, 1])
-
-
-def fit_columns(model: Pipeline, frame: pd.DataFrame, columns: list[str]) -> Pipeline:
-    with threadpool_limits(limits=1, user_api="openmp"):
-        return model.fit(frame[columns], frame[TARGET])
-
-
-def ablation(feature_names: list[str] = FEATURES) -> dict[str, tuple[float, float]]:
-    """Each feature: (mean drop in ROC AUC when it is left out, standard error of the mean),
-    over seeds that change both the training rows and the model's own randomness; every
-    model is scored on the same 20 000 held-out rows."""
-    test_frame = data.generate(20_000, seed=500)
-    drops: dict[str, list[float]] = {name: [] for name in feature_names}
-    for seed in ABLATION_SEEDS:
-        train_frame = data.generate(ABLATION_ROWS, seed=seed)
-        full = ablation_auc(train_frame, test_frame, FEATURES, seed)
-        for name in feature_names:
-            rest = [column for column in FEATURES if column != name]
-            drops[name].append(full - ablation_auc(train_frame, test_frame, rest, seed))
-    return {name: (float(np.mean(d)), float(np.std(d, ddof=1) / math.sqrt(len(d))))
-            for name, d in drops.items()}
-
-
-def earning_nothing(results: dict[str, tuple[float, float]]) -> set[str]:
-    """Features whose drop is not above zero by two standard errors."""
-    return {name for name, (mean, error) in results.items() if mean - 2 * error <= 0}
 
 
 def test_every_feature_earns_its_place_except_the_reported_ones():
@@ -188,7 +148,6 @@ def test_fit_is_what_the_ablation_fits():
     """The ablation refits training/model.py's pipeline; its full-feature model must be the
     one `fit` trains, or the ablation would measure some other model."""
     frame = data.generate(3_000, seed=4)
-    ours = build(DEFAULT_PARAMS)
-    ours = fit_columns(ours, frame, FEATURES)
+    ours = fit_on(pipeline_on(FEATURES), frame)
     sample = data.generate(300, seed=5)[FEATURES]
     np.testing.assert_array_equal(ours.predict_proba(sample), fit(frame).predict_proba(sample))
