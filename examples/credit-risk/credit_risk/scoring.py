@@ -1,6 +1,6 @@
 """Load a verified model from the store and score applications: no serving runtime needed.
 
-The BentoML service, the batch job, Ray and the benchmarks all score through `score()`, so
+The BentoML service, the batch job and the benchmarks all score through `score()`, so
 one model, one schema and one decision rule serve every path.
 
 Two runtimes score the same model (the `runtime` setting): the sklearn pipeline itself, or
@@ -12,6 +12,7 @@ to about 1e-6 (tests/app/test_onnx.py measures it).
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,7 @@ class LoadedModel:
     threshold: float         # the decision threshold stored with the model
     sha256: str              # of the model file: keys the answer cache
     metadata: dict
+    trained_at: datetime     # when training stored this model (model.yaml's creation_time)
     runtime: Runtime = "sklearn"
     session: object = None   # an onnxruntime.InferenceSession when runtime is "onnx"
 
@@ -52,7 +54,7 @@ def load(tag: str, public_key: Path | None = None, runtime: Runtime = "sklearn")
     session = onnx_session(Path(stored.path), metadata) if runtime == "onnx" else None
     return LoadedModel(str(stored.tag), stored.tag.version, pipeline,
                        metadata["decision_threshold"], metadata["artifact"]["sha256"], metadata,
-                       runtime, session)
+                       stored.info.creation_time, runtime, session)
 
 
 def onnx_session(folder: Path, metadata: dict):

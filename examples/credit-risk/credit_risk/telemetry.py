@@ -38,6 +38,11 @@ REFUSED = Counter("credit_risk_refused_requests",
                   "Requests refused before validation, by reason", ["endpoint", "reason"])
 SHED = Counter("credit_risk_shed_requests", "Requests refused with 503 because of overload",
                ["endpoint"])
+TRAINED_AT = Gauge(
+    "credit_risk_model_trained_timestamp_seconds",
+    "When the served model was trained (Unix time): its age is time() minus this",
+    ["model_version"], multiprocess_mode="max",
+)
 EXPECTED_DECLINE_RATE = Gauge(
     "credit_risk_expected_decline_rate", "Decline rate of the served model on held-out data",
     multiprocess_mode="max",
@@ -51,11 +56,12 @@ def endpoint_label(path: str) -> str:
     return path if path in SCORING_PATHS else "other"
 
 
-
 def describe_model(model) -> None:
-    """Publish which model is served and what its decisions looked like at training time."""
+    """Publish which model is served, when it was trained, and what its decisions looked like
+    at training time."""
     MODEL_INFO.labels(model_version=model.version, artifact_sha256=model.sha256,
                       runtime=model.runtime).set(1)
+    TRAINED_AT.labels(model_version=model.version).set(model.trained_at.timestamp())
     EXPECTED_DECLINE_RATE.set(model.metadata["metrics"]["overall"]["decline_rate"])
 
 

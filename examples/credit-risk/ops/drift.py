@@ -3,10 +3,11 @@
     python -m ops.drift --out drift-report
     python -m ops.drift --labels labels.jsonl --pushgateway 127.0.0.1:9091
 
-It compares the logged features with the data the served model was trained on (rebuilt
-from the model's lineage) using Evidently, writes an HTML report and a JSON summary, and,
-given labels (request_id, default), measures ROC AUC per time window. With --pushgateway
-it pushes the results as Prometheus metrics, which is how a batch job reports to Prometheus.
+It compares the features logged in the last --window (up to the newest prediction) with the
+data the served model was trained on (rebuilt from the model's lineage) using Evidently, and
+writes an HTML report and a JSON summary. Given labels (request_id, default), it measures
+ROC AUC per --window over the whole log, since outcomes arrive late. With --pushgateway it
+pushes the results as Prometheus metrics, which is how a batch job reports to Prometheus.
 """
 
 import argparse
@@ -62,6 +63,12 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, html: Path | N
     return summary
 
 
+def latest(predictions: pd.DataFrame, window: str = "1h") -> pd.DataFrame:
+    """The predictions logged within `window` of the newest one."""
+    times = pd.to_datetime(predictions["time"])
+    return predictions[times > times.max() - pd.Timedelta(window)]
+
+
 def performance_by_window(predictions: pd.DataFrame, labels: pd.DataFrame,
                           window: str = "1h") -> pd.DataFrame:
     """ROC AUC of logged predictions whose outcome is known, per time window."""
@@ -105,7 +112,8 @@ def main() -> None:
                         help="the served model, whose training data is the reference")
     parser.add_argument("--out", type=Path, default=Path("drift-report"))
     parser.add_argument("--labels", type=Path, help="JSON lines of request_id and default")
-    parser.add_argument("--window", default="1h")
+    parser.add_argument("--window", default="1h",
+                        help="drift: the last window of the log; ROC AUC: one value per window")
     parser.add_argument("--pushgateway", help="host:port of a Prometheus Pushgateway")
     args = parser.parse_args()
 
@@ -114,7 +122,8 @@ def main() -> None:
     if predictions.empty:
         parser.exit(2, f"no predictions logged in {log_dir}\n")
     args.out.mkdir(parents=True, exist_ok=True)
-    drift = feature_drift(training_reference(args.model), predictions, args.out / "drift.html")
+    drift = feature_drift(training_reference(args.model), latest(predictions, args.window),
+                          args.out / "drift.html")
     (args.out / "drift.json").write_text(json.dumps(drift, indent=2) + "\n")
     performance = None
     if args.labels:

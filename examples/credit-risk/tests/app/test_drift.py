@@ -1,6 +1,8 @@
 """The monitoring job: drift found when injected, quiet when not; concept drift in the AUC."""
 
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -50,3 +52,15 @@ def test_concept_drift_shows_up_as_a_performance_drop_once_labels_arrive(service
     # The inputs did not move, so the drift report alone would not have caught it:
     same_inputs = data.generate(3_000, seed=22, concept_drift=1.0)
     assert not drift.feature_drift(data.generate(5_000, seed=0), same_inputs)["dataset_drift"]
+
+
+def test_the_job_compares_only_the_last_window_of_the_log(trained, tmp_path, monkeypatch):
+    old = data.generate(500, seed=3, covariate_drift=0.5).assign(time="2026-01-01T10:00:00+00:00")
+    new = data.generate(500, seed=4).assign(time="2026-01-01T11:30:00+00:00")
+    log = pd.concat([old, new])[[*schema.FEATURES, "time"]]
+    log.to_json(tmp_path / "predictions.0.jsonl", orient="records", lines=True)
+    monkeypatch.setattr("sys.argv", ["drift", "--log-dir", str(tmp_path), "--window", "1h",
+                                     "--model", str(trained[0].tag), "--out", str(tmp_path)])
+    drift.main()
+    summary = json.loads((tmp_path / "drift.json").read_text())
+    assert summary["rows"] == 500 and summary["dataset_drift"] is False

@@ -1,6 +1,7 @@
 """Monitoring inside the service: custom metrics, the prediction log, counted rejections."""
 
 import logging
+import time
 
 from prometheus_client import REGISTRY
 
@@ -67,3 +68,12 @@ def test_scores_are_counted_by_decision(client, service):
     applications = [EXAMPLE_INPUT.model_dump()] * 3
     client.post("/score_batch", json={"applications": applications})
     assert decisions() == before + 3
+
+
+def test_the_served_models_training_time_is_exported(client, service, trained):
+    stored = trained[0]
+    client.get("/readyz")
+    exported = REGISTRY.get_sample_value("credit_risk_model_trained_timestamp_seconds",
+                                         {"model_version": stored.tag.version})
+    assert exported == stored.info.creation_time.timestamp()
+    assert exported <= time.time()

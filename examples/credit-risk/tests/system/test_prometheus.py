@@ -127,6 +127,8 @@ def test_builtin_and_custom_metrics_arrive(stack, traffic, trained):
     (info,) = poll(prometheus, "credit_risk_model_info")
     assert info["metric"]["model_version"] == trained[0].tag.version
     assert poll(prometheus, "credit_risk_expected_decline_rate > 0")
+    (trained_at,) = poll(prometheus, "credit_risk_model_trained_timestamp_seconds")
+    assert float(trained_at["value"][1]) == trained[0].info.creation_time.timestamp()
 
 
 def test_drift_job_results_arrive_through_the_pushgateway(stack, traffic, trained, tmp_path):
@@ -140,6 +142,7 @@ def test_drift_job_results_arrive_through_the_pushgateway(stack, traffic, traine
     scores = poll(stack["prometheus"], 'credit_risk_feature_drift_score{job="credit_risk_drift"}')
     assert {s["metric"]["feature"] for s in scores} == set(schema.FEATURES)
     assert poll(stack["prometheus"], "credit_risk_drifted_feature_share")
+    assert poll(stack["prometheus"], 'time() - push_time_seconds{job="credit_risk_drift"} < 300')
 
 
 def test_alert_rules_load_and_are_healthy(stack):
