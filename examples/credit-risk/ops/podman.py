@@ -12,6 +12,7 @@ from ops.processes import EXAMPLE_DIR, HOST, answers, free_port, wait_until
 # The base image deploy/container/build-base-image.sh makes where no registry is reachable.
 LOCAL_BASE_IMAGE = "localhost/handbook/python:3.11-bookworm"
 CONTAINER_DIR = EXAMPLE_DIR / "deploy" / "container"
+CONTAINER_LOG_DIR = "/home/bentoml/logs"  # in the image's home: its user may write there
 # podman with Debian's runc needs explicit limits here (see DESIGN.md's machine facts).
 RUN_OPTIONS = ["--runtime", "runc", "--ulimit", "nofile=1024:1024",
                "--ulimit", "nproc=4096:4096"]
@@ -76,13 +77,19 @@ class Container:
 
 
 def run(image: str, role: str, env: dict | None = None, volumes: dict | None = None,
-        deadline_s: float = 120) -> Container:
+        log_dir: Path | None = None, deadline_s: float = 120) -> Container:
     """`podman run` the image on a free loopback port and wait for /readyz; the container is
-    removed if it does not get ready."""
+    removed if it does not get ready. `volumes` (host path -> container path) are mounted
+    read-only; `log_dir`, a host folder, becomes the service's CREDIT_RISK_LOG_DIR, writable
+    (podman's `U` option gives it to the container's user)."""
     container = Container(image, f"credit-risk-{role}-{uuid.uuid4().hex[:8]}", free_port())
-    options = [part for name, value in (env or {}).items() for part in ("--env", f"{name}={value}")]
-    options += [part for source, target in (volumes or {}).items()
-                for part in ("--volume", f"{source}:{target}:ro")]
+    env = dict(env or {})
+    mounts = [f"{source}:{target}:ro" for source, target in (volumes or {}).items()]
+    if log_dir is not None:
+        env["CREDIT_RISK_LOG_DIR"] = CONTAINER_LOG_DIR
+        mounts.append(f"{log_dir}:{CONTAINER_LOG_DIR}:rw,U")
+    options = [part for name, value in env.items() for part in ("--env", f"{name}={value}")]
+    options += [part for mount in mounts for part in ("--volume", mount)]
     started = subprocess.run(
         ["podman", "run", "--detach", "--name", container.name, *RUN_OPTIONS, *options,
          "--publish", f"{HOST}:{container.port}:3000", image],

@@ -3,8 +3,9 @@
 - `LabelsShuffledInBand`: a data snapshot whose export scrambled the labels of one age band
   (a join that matched the wrong rows, say). The model trained on it is fine overall and
   poor on that band, which only a per-slice gate notices.
-- `faulty_source()`: the example's bento sources with `faulty_service.py` as the entry point,
-  a release that passes its smoke test and then fails under live traffic.
+- `faulty_source()`: the example's bento sources with a faulty entry point:
+  `faulty_service.py`, a release that passes its smoke test and then fails under live
+  traffic, or `skewed_service.py`, one that declines more applicants of one age band.
 """
 
 import shutil
@@ -34,8 +35,9 @@ class LabelsShuffledInBand(Snapshot):
         return train_frame, held_out
 
 
-def faulty_source(target: Path) -> Path:
-    """Copy what the bentofile includes into `target`, plus the faulty entry point."""
+def faulty_source(target: Path, entry: str = "faulty_service") -> Path:
+    """Copy what the bentofile includes into `target`, plus the faulty entry point `entry`
+    (a module in this folder)."""
     bentofile = yaml.safe_load((EXAMPLE_DIR / "bentofile.yaml").read_text())
     target.mkdir(parents=True, exist_ok=True)
     for pattern in bentofile["include"]:
@@ -43,8 +45,8 @@ def faulty_source(target: Path) -> Path:
             copy = target / path.relative_to(EXAMPLE_DIR)
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, copy)
-    shutil.copy(TESTS / "faulty_service.py", target / "faulty_service.py")
-    bentofile["service"] = "faulty_service:CreditRisk"
-    bentofile["include"].append("faulty_service.py")
+    shutil.copy(TESTS / f"{entry}.py", target / f"{entry}.py")
+    bentofile["service"] = f"{entry}:CreditRisk"
+    bentofile["include"].append(f"{entry}.py")
     (target / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))
     return target

@@ -2,8 +2,12 @@
 
 From the example folder, with the virtual environment active (root, for podman):
 
-    python -m ops.release --seed 1 --rows 20000          # train on snapshot seed 1, release it
-    python -m ops.release --seed 2 --concept-drift 0.5 --keep-serving
+    python -m ops.release --seed 1 --rows 20000   # train on snapshot 1, shadow it, then stop
+    python -m ops.release --seed 1 --rows 20000 --approved-by "A. Reviewer"   # canary, release
+
+It refuses to train a candidate while the model's code (training/registry.py, CODE_FILES) has
+uncommitted changes, or outside git: a released model must come from reviewed, committed code.
+`--allow-uncommitted` lifts that for development; the model's lineage then says "uncommitted".
 """
 
 import argparse
@@ -17,6 +21,8 @@ from ops.release.canary import CanaryPolicy
 from ops.release.candidate import Snapshot
 from ops.release.environment import Production
 from ops.release.run import run
+from ops.release.shadow import ShadowPolicy
+from training import registry
 
 
 def main() -> None:
@@ -29,18 +35,30 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080, help="nginx's loopback port")
     parser.add_argument("--share", type=int, default=CanaryPolicy.share,
                         help="percent of the traffic the canary gets")
+    parser.add_argument("--approved-by", metavar="NAME",
+                        help="who approved this candidate for real traffic (the canary); "
+                             "without it the run ends after the shadow stage")
+    parser.add_argument("--no-shadow", action="store_true",
+                        help="leave the shadow stage out and go from smoke to canary")
     parser.add_argument("--until", choices=["gate", "build", "smoke"],
                         help="stop after this stage and leave production alone")
     parser.add_argument("--keep-serving", action="store_true",
                         help="keep nginx and production running until Ctrl-C")
+    parser.add_argument("--allow-uncommitted", action="store_true",
+                        help="train from code with uncommitted changes (development only)")
     args = parser.parse_args()
+    if not args.allow_uncommitted and (reason := registry.unreviewed_code()):
+        parser.exit(1, f"refusing to train a candidate: {reason} "
+                       "(commit it, or pass --allow-uncommitted)\n")
     snapshot = Snapshot(**{option.name: getattr(args, option.name) for option in fields(Snapshot)})
     log_path = args.log or Settings.from_env().state_dir / "deployments.jsonl"
     production = Production(port=args.port)
     outcome = None
     try:
         outcome = run(snapshot, production, log_path,
-                      canary_policy=CanaryPolicy(share=args.share), until=args.until)
+                      shadow_policy=None if args.no_shadow else ShadowPolicy(),
+                      canary_policy=CanaryPolicy(share=args.share),
+                      approved_by=args.approved_by, until=args.until)
         print(f"{outcome.decision}: {outcome.reason}")
         if args.keep_serving and production.stable:
             print(f"serving {production.stable.image} on {production.url} (Ctrl-C to stop)",
@@ -51,7 +69,7 @@ def main() -> None:
         pass
     finally:
         production.close()
-    succeeded = {"promoted", "unchanged", f"stopped_after_{args.until}"}
+    succeeded = {"promoted", "unchanged", "awaiting_approval", f"stopped_after_{args.until}"}
     sys.exit(0 if outcome and outcome.decision in succeeded else 1)
 
 

@@ -32,7 +32,6 @@ def entry(outcome, snapshot, production: Release | None, serving: Release | None
           started_at: str) -> dict:
     """The deployment log's line for one run (`outcome` is a run.Outcome)."""
     canary_result = outcome.canary
-    shadow_result = getattr(outcome, "shadow", None)  # a shadow.Shadow, once run.py runs it
     return {
         "run_id": uuid.uuid4().hex[:12],
         "started": started_at,
@@ -46,7 +45,8 @@ def entry(outcome, snapshot, production: Release | None, serving: Release | None
                              if outcome.gate.comparison is not None else None)}
         if outcome.gate else None,
         "built": outcome.built,
-        "shadow": shadow_result.log_entry() if shadow_result else None,
+        "shadow": outcome.shadow.log_entry() if outcome.shadow else None,
+        "approved_by": outcome.approved_by,
         "canary": {"share": canary_result.share,
                    "seconds": canary_result.seconds, "stats": canary_result.stats,
                    "client_failures": sum(1 for r in canary_result.records

@@ -5,6 +5,7 @@ finish on the old workers, and `route()` returns once every old worker has exite
 then on every request follows the new weights.
 """
 
+import uuid
 from pathlib import Path
 
 from ops import podman
@@ -19,10 +20,13 @@ CANARY_TEMPLATE = EXAMPLE_DIR / "deploy" / "canary" / "nginx.conf.template"
 CONTAINER_ENV = {"CREDIT_RISK_ALLOW_ANONYMOUS": "1", "OMP_NUM_THREADS": "1"}
 
 
-def start_container(release: Release, role: str, deadline_s: float = 120) -> podman.Container:
-    """`podman run` the release's image on a free loopback port, ready on /readyz."""
+def start_container(release: Release, role: str, log_dir: Path | None = None,
+                    deadline_s: float = 120) -> podman.Container:
+    """`podman run` the release's image on a free loopback port, ready on /readyz; its
+    prediction and audit logs go to `log_dir` on this machine when given."""
     try:
-        return podman.run(release.image, role, env=CONTAINER_ENV, deadline_s=deadline_s)
+        return podman.run(release.image, role, env=CONTAINER_ENV, log_dir=log_dir,
+                          deadline_s=deadline_s)
     except RuntimeError as error:
         raise StageFailed(str(error)) from None
 
@@ -36,15 +40,21 @@ class Production(LoopbackProxy):
         self.nginx: Nginx | None = None
         self.stable: podman.Container | None = None  # the release taking all traffic
         self.releases: dict[str, Release] = {}       # container name -> its release
+        self.log_dirs: dict[str, Path] = {}          # container name -> its logs, here
         self.generation = 0
 
     def release_of(self, container: podman.Container | None) -> Release | None:
         return self.releases.get(container.name) if container else None
 
     def launch(self, release: Release, role: str) -> podman.Container:
-        """Start a container of `release`; it takes traffic once routed."""
-        container = start_container(release, role)
+        """Start a container of `release`; it takes traffic once routed. Its logs go to a
+        folder of its own under run_dir/logs/, so they outlive the container (the shadow
+        stage reads the candidate's)."""
+        log_dir = self.run_dir / "logs" / f"{role}-{uuid.uuid4().hex[:8]}"
+        log_dir.mkdir(parents=True)
+        container = start_container(release, role, log_dir)
         self.releases[container.name] = release
+        self.log_dirs[container.name] = log_dir
         return container
 
     def route(self, weights: dict[podman.Container, int]) -> None:

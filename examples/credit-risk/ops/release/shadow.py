@@ -319,3 +319,17 @@ def shadow(url: str, access_log: Path, shadow_log: Path, candidate_log_dir: Path
     evidence["requests"] = len(records)
     reasons = judge_shadow(evidence, policy)
     return Shadow(not reasons, reasons, evidence, records, round(time.monotonic() - started, 2))
+
+
+def shadow_stage(production, container, policy: ShadowPolicy | None = None) -> Shadow:
+    """Stage 5 of the release run: mirror production's live traffic (`production`, a
+    release.environment.Production serving a stable release) to the started candidate
+    `container`, judge it on its own logs, and switch production's nginx back to serving
+    without a copy, whatever happened."""
+    policy = policy or ShadowPolicy()
+    shadow_log = mirror(production, container.upstream, policy.timeout_ms)
+    try:
+        return shadow(production.url, production.access_log, shadow_log,
+                      production.log_dirs[container.name], policy)
+    finally:
+        production.serve(production.stable)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-STAGES = ["train", "gate", "build", "smoke", "canary", "release", "record"]
+STAGES = ["train", "gate", "build", "smoke", "shadow", "canary", "release", "record"]
 
 
 class StageFailed(RuntimeError):

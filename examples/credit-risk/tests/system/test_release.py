@@ -54,6 +54,8 @@ def log_path(tmp_path_factory):
 
 
 def release(snapshot, environment, log_path, **options) -> Outcome:
+    """One run; approved for real traffic unless the test passes approved_by=None."""
+    options.setdefault("approved_by", "the release tests")
     console = Console(file=io.StringIO(), width=200)
     outcome = run(snapshot, environment, log_path, show_progress=False,
                            console=console, **options)
@@ -80,6 +82,13 @@ def pipeline_images() -> set[str]:
             if re.match(r"localhost/credit_risk_service:[0-9a-f]{20} ", line)}
 
 
+def running_containers() -> set[str]:
+    """Names of the release containers podman runs (tests elsewhere use other names)."""
+    listed = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True,
+                            text=True, check=True).stdout
+    return {name for name in listed.split() if name.startswith("credit-risk-")}
+
+
 def container_exists(container: podman.Container) -> bool:
     return subprocess.run(["podman", "container", "exists", container.name]).returncode == 0
 
@@ -93,14 +102,17 @@ def first(environment, log_path):
 
 @pytest.fixture(scope="module")
 def better(first, environment, log_path):
-    previous = environment.stable
+    previous, previous_release = environment.stable, environment.release_of(environment.stable)
+    waiting = release(BETTER, environment, log_path, approved_by=None)
     outcome = release(BETTER, environment, log_path)
-    outcome.previous = previous
+    outcome.waiting, outcome.previous, outcome.previous_release = (waiting, previous,
+                                                                   previous_release)
     return outcome
 
 
 def test_first_release_goes_to_production_without_a_canary(first, environment):
     assert first.canary is None and "stage canary: skipped" in first.output
+    assert first.shadow is None and "stage shadow: skipped" in first.output
     assert environment.release_of(environment.stable) == first.release
     assert podman.image_id(first.release.image) is not None
 
@@ -109,6 +121,13 @@ def test_better_candidate_is_promoted_and_then_serves_all_traffic(better, enviro
                                                                  log_path):
     assert better.decision == "promoted", better.reason
     assert better.gate.passed and better.gate.comparison is not None
+    # The shadow stage compared the two releases on mirrored live traffic, unseen by clients.
+    assert better.shadow.passed, better.shadow.reasons
+    assert all(r["status"] == 200 for r in better.shadow.records)
+    evidence = better.shadow.evidence
+    assert evidence["pairs"] == evidence["requests"] >= 200, evidence
+    assert evidence["versions"] == {"production": [better.previous_release.version],
+                                    "candidate": [better.release.version]}
     stats = better.canary.stats
     assert stats["candidate"]["errors"] == 0 and stats["production"]["errors"] == 0
     canary_requests = stats["candidate"]["requests"] + stats["production"]["requests"]
@@ -117,6 +136,22 @@ def test_better_candidate_is_promoted_and_then_serves_all_traffic(better, enviro
     assert environment.release_of(environment.stable) == better.release
     assert not container_exists(better.previous), "the previous release was not retired"
     assert live_traffic(environment.url) == {(200, better.release.version): 30}
+
+
+def test_no_candidate_gets_real_traffic_before_a_person_approves_it(better, log_path):
+    waiting = better.waiting
+    assert waiting.decision == "awaiting_approval", waiting.reason
+    assert waiting.shadow.passed and waiting.canary is None
+    assert "stage canary: skipped (awaiting approval)" in waiting.output
+    # Production served everything while the candidate waited; the approved rerun reused
+    # the stored model and the image, and the log says who approved it.
+    assert {r["answer"]["model_version"] for r in waiting.shadow.records} == {
+        better.previous_release.version}
+    assert better.candidate.reused and better.built["image"] is False
+    entries = [json.loads(line) for line in log_path.read_text().splitlines()]
+    decisions = [(e["decision"], e["approved_by"]) for e in entries]
+    assert ("awaiting_approval", None) in decisions
+    assert ("promoted", "the release tests") in decisions
 
 
 def test_each_stage_logs_its_duration_and_the_run_is_recorded(better, log_path):
@@ -130,6 +165,8 @@ def test_each_stage_logs_its_duration_and_the_run_is_recorded(better, log_path):
     assert set(last["stages"]) == set(STAGES) - {"record"}  # written while recording
     print({stage: better.timings[stage] for stage in STAGES})
     assert last["canary"]["stats"]["candidate"]["requests"] > 0
+    assert last["shadow"]["passed"] and last["shadow"]["pairs"] >= 200
+    assert last["shadow"]["client_failures"] == 0
 
 
 def test_candidate_worse_on_a_slice_is_stopped_at_the_gate(better, environment, log_path):
@@ -149,8 +186,10 @@ def test_candidate_worse_on_a_slice_is_stopped_at_the_gate(better, environment, 
 def test_candidate_failing_under_traffic_is_rolled_back(better, environment, log_path,
                                                         tmp_path):
     production = environment.stable
-    # The same model as production, served by a release whose code fails under load.
-    outcome = release(BETTER, environment, log_path,
+    # The same model as production, served by a release whose code fails under load. The
+    # shadow stage would stop it first (half its mirrored copies fail): this test is the
+    # canary's, so the shadow stage is left out.
+    outcome = release(BETTER, environment, log_path, shadow_policy=None,
                       source=faults.faulty_source(tmp_path / "faulty"))
     assert outcome.decision == "rolled_back", outcome.reason
     assert "error rate" in outcome.reason
@@ -168,6 +207,33 @@ def test_candidate_failing_under_traffic_is_rolled_back(better, environment, log
     assert live_traffic(environment.url) == {(200, environment.release_of(production).version): 30}
     print(f"canary: {len(canary)} requests, {len(to_candidate)} to the candidate, "
           f"{len(failed)} failed; {len(after)} after the rollback, none failed")
+
+
+def test_candidate_deciding_one_band_differently_is_stopped_in_the_shadow(
+        better, environment, log_path, tmp_path):
+    serving = environment.stable
+    version = environment.release_of(serving).version
+    # The same model as production, so it passes the gate; its serving code declines more
+    # applicants aged 65+ (tests/skewed_service.py), which no earlier stage looks at.
+    outcome = release(BETTER, environment, log_path,
+                      source=faults.faulty_source(tmp_path / "skewed", "skewed_service"))
+    assert outcome.decision == "stopped_at_shadow", outcome.reason
+    assert outcome.gate.passed and outcome.canary is None
+    assert "age band 65+" in outcome.reason, outcome.reason
+    evidence = outcome.shadow.evidence
+    assert evidence["decline_rate"]["by_age_band"]["65+"]["low"] > 0.02, evidence
+    print(f"shadow stopped the skewed release: {outcome.reason}")
+    # No client saw the candidate: every answer during the stage came from production.
+    answers = [r["answer"] for r in outcome.shadow.records]
+    assert all(r["status"] == 200 for r in outcome.shadow.records)
+    assert {a["model_version"] for a in answers} == {version}
+    assert "stage canary: skipped (stopped in the shadow stage)" in outcome.output
+    assert environment.stable is serving and container_exists(serving)
+    assert running_containers() == {serving.name}, "the stopped candidate still runs"
+    assert live_traffic(environment.url) == {(200, version): 30}
+    last = json.loads(log_path.read_text().splitlines()[-1])
+    assert last["decision"] == "stopped_at_shadow" and not last["shadow"]["passed"]
+    assert last["production_after"] == last["production_before"]
 
 
 def test_second_run_on_the_same_inputs_builds_nothing(better, environment, log_path):
