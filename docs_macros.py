@@ -3,11 +3,15 @@
 A figure typed into a page is true on the day it is typed. The pages that quote
 measurements render them at build time instead, from files a command regenerates:
 
-- `bench.<stem>`: `bench/results/<stem>.json` (`results`, `onnx`, later `batch`), written by
-  `make bench`;
+- `bench.<stem>`: `bench/results/<stem>.json` (`results`, `onnx`, `profile`, later `batch`),
+  written by `make bench`;
 - `card`: the "Results by slice" table of `examples/credit-risk/MODEL_CARD.md`, written by
   `python train.py --metrics ...` then `python -m handbook card render` (a test fails when
   the committed card is stale).
+
+One macro renders facts that are not measurements: `chapter_tool_rows()`, the start page's
+table of the tools each practice chapter needs, from the chapters' `opening` front matter
+(overrides/hooks.py renders the same data as each chapter's opening box).
 
 A page opts in with `render_macros: true` in its front matter (`render_by_default` is off:
 the template pages show Jinja that must stay as it is) and writes, for example,
@@ -19,9 +23,15 @@ import json
 import re
 from pathlib import Path
 
+from mkdocs.utils.meta import get_data
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "bench" / "results"
 MODEL_CARD = ROOT / "examples" / "credit-risk" / "MODEL_CARD.md"
+DOCS = ROOT / "docs"
+# The tools with a column of their own in the start page's table, and those columns' headings.
+TOOL_COLUMNS = {"podman": "podman", "nginx": "nginx", "prometheus": "Prometheus",
+                "chromium": "browser"}
 
 
 def load_results(folder: Path = RESULTS) -> dict:
@@ -50,6 +60,27 @@ def fmt(value: float, digits: int = 1) -> str:
 def ms(value: float) -> str:
     """Milliseconds as a reader wants them: 274.7 -> "275 ms", 4.395 -> "4.4 ms"."""
     return f"{value:,.0f} ms" if value >= 20 else f"{value:.1f} ms"
+
+
+def practice_pages(nav: list) -> dict[str, str]:
+    """{title: page} of the practice chapters, in the order of the mkdocs.yml nav."""
+    section = next(item["Practices"] for item in nav if "Practices" in item)
+    return {title: page for entry in section for title, page in entry.items()}
+
+
+def opening(page: str) -> dict:
+    """The `opening` front matter of a page (a path relative to docs/)."""
+    return get_data((DOCS / page).read_text(encoding="utf-8"))[1].get("opening", {})
+
+
+def tool_row(title: str, page: str) -> str:
+    """The start page's table row for one chapter: the tools its notebook needs."""
+    facts = opening(page)
+    tools = facts["tools"]
+    cells = ["" if tools else "yes", *("yes" if tool in tools else "" for tool in TOOL_COLUMNS)]
+    others = ", ".join(f"`{tool}`" for tool in tools if tool not in TOOL_COLUMNS)
+    also = "; ".join(filter(None, [others, facts.get("tools_note")]))
+    return f"| [{title}]({page}) | {' | '.join(cells)} | {also} |"
 
 
 def define_env(env):
@@ -83,6 +114,12 @@ def define_env(env):
         values = [row[metric] for name, row in card_slices().items()
                   if re.match(re.escape(prefix), name)]
         return min(values), max(values)
+
+    @env.macro
+    def chapter_tool_rows() -> str:
+        """The start page's table rows of the practice chapters."""
+        return "\n".join(tool_row(title, page)
+                         for title, page in practice_pages(env.conf["nav"]).items())
 
     env.filter(fmt)
     env.filter(ms)

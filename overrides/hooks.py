@@ -1,4 +1,4 @@
-"""MkDocs hooks: notebook pages, template downloads, draft mode, Mermaid and vendored files.
+"""MkDocs hooks: notebook pages, template downloads, draft mode, chapter openings, Mermaid.
 
 Notebook pages are rendered from executed copies in docs/notebooks/, which git ignores;
 readers who click "edit" should land on notebooks/<name>.ipynb instead.
@@ -14,16 +14,32 @@ build/ that no notebook has written yet shows a placeholder. The placeholders li
 .cache/draft-snippets/ and only draft builds look there, so a normal (CI) build still fails
 on a missing file.
 
+Chapter openings: a practice page's `opening` front matter (build, run, get, tools,
+tools_note, files, notebook; tests/test_openings.py checks it) is rendered as the same
+"In this chapter" box before its first `##` section. Two figures in it are computed, not typed:
+- reading time: the page's prose words (fenced code, includes and the collapsed blocks' titles,
+  comments and link targets left out: code is skimmed, not read) at 200 words a minute,
+  rounded up;
+- run time: the notebook's test case time in build/notebooks/<notebook>.xml, the JUnit report
+  the Makefile's notebook rule writes on each tested run. Without that report the box says how
+  to produce it instead of failing the build: the docs workflow runs `make notebooks` before
+  building, so the published site has the figure, and a local copy executed before the rule
+  wrote reports needs none to build (delete it and `make notebooks` measures it).
+
 Mermaid: Material renders ```mermaid blocks with `window.mermaid` when it exists and fetches
 the library from unpkg.com otherwise; this hook adds the vendored copy to the pages that have
 a diagram (and only those: it is 3.5 MB). mkdocs-jupyter's notebook template carries its own
 Mermaid loader that imports from cdnjs; it is removed from the notebook pages.
 """
 
+import math
 import os
+import posixpath
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, InclusionLevel
 from mkdocs.utils import get_relative_url
@@ -31,6 +47,11 @@ from mkdocs.utils import get_relative_url
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT_SNIPPETS = ROOT / ".cache" / "draft-snippets"
 MERMAID_JS = "assets/vendor/mermaid/mermaid.min.js"
+NOTEBOOK_REPORTS = ROOT / "build" / "notebooks"
+OPENING_FIELDS = ("build", "run", "get", "tools", "files", "notebook")
+WORDS_PER_MINUTE = 200
+NOT_PROSE = re.compile(r"^([ \t]*)(`{3,}|~{3,}).*?^\1\2[ \t]*$|<!--.*?-->|^[^\n]*--8<--[^\n]*$"
+                       r"|^\?{3}[^\n]*$|\]\([^)]*\)", re.M | re.S)
 # Not pages or assets of their own: axe-core is injected by tests/test_browser.py only, and
 # the diagrams reach the site through the chapters that include them (`--8<--`).
 NOT_PUBLISHED = ("assets/vendor/axe-core/", "diagrams/")
@@ -113,6 +134,58 @@ def label_task_checkboxes(html: str) -> str:
         lambda m: (f'<label class="task-list-control"><input aria-label='
                    f'"{"done" if m["checked"] else "not done"}"{m["rest"]}'),
         html)
+
+
+def reading_minutes(markdown: str) -> int:
+    words = re.findall(r"\w+(?:['’-]\w+)*", NOT_PROSE.sub(" ", markdown))
+    return math.ceil(len(words) / WORDS_PER_MINUTE)
+
+
+def run_time(notebook: str) -> str:
+    """How long the notebook's last tested run took, from the report `make notebooks` writes."""
+    report = NOTEBOOK_REPORTS / f"{notebook}.xml"
+    if not report.exists():
+        return (f"the notebook's run time shows here once `make notebooks` has run it "
+                f"(it writes `build/notebooks/{notebook}.xml`)")
+    cases = list(ElementTree.parse(report).iter("testcase"))
+    if not cases or any(len(case) for case in cases):  # a failure, error or skip element
+        return f"its last run did not pass (`build/notebooks/{notebook}.xml`)"
+    minutes, seconds = divmod(round(sum(float(case.get("time")) for case in cases)), 60)
+    took = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return f"the notebook took {took} in its last tested run"
+
+
+def opening_block(page, markdown: str) -> str:
+    """The "In this chapter" box, in Markdown, from the page's `opening` front matter."""
+    opening = page.meta["opening"]
+    missing = [field for field in OPENING_FIELDS if field not in opening]
+    if missing:
+        raise PluginError(f"{page.file.src_uri}: `opening` front matter lacks {missing}")
+    notebook = opening["notebook"]
+    link = posixpath.relpath(f"notebooks/{notebook}.ipynb", posixpath.dirname(page.file.src_uri))
+    tools = (", ".join(f"`{tool}`" for tool in opening["tools"])
+             or "none beyond Python and the packages in `.venv/`")
+    if opening.get("tools_note"):
+        tools += f"; {opening['tools_note']}"
+    files = ", ".join(f"`{path}`" for path in opening["files"])
+    lines = [
+        f"**You build:** {opening['build']}",
+        f"**You run:** [the {notebook} notebook]({link}): {opening['run']}",
+        f"**You get:** {opening['get']}",
+        f"**Time:** about {reading_minutes(markdown)} min to read; {run_time(notebook)}",
+        f"**Tools:** {tools}",
+        f"**Files:** {files}",
+    ]
+    return ('!!! abstract "In this chapter"\n\n'
+            + "".join(f"    - {line}\n" for line in lines) + "\n")
+
+
+def on_page_markdown(markdown, page, config, files):
+    if "opening" not in page.meta:
+        return markdown
+    first_section = re.search(r"^## ", markdown, re.M)
+    at = first_section.start() if first_section else len(markdown)
+    return markdown[:at] + opening_block(page, markdown) + markdown[at:]
 
 
 def on_page_content(html, page, config, files):

@@ -20,7 +20,7 @@ IN_CI = os.environ.get("CI") == "true"
 
 # The checks `make test-fast` runs: no executed notebook, no system tool, no server.
 FAST_MODULES = {"test_lock", "test_checklist", "test_diagrams", "test_workflows",
-                "test_handbook_cli", "test_settings_reference"}
+                "test_handbook_cli", "test_settings_reference", "test_openings"}
 
 
 def pytest_collection_modifyitems(items):
