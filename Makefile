@@ -68,6 +68,8 @@ test-fast: $(VENV)/.installed ## lint and every fast tier, in about a minute
 bench: $(VENV)/.installed system-deps ## measure; results and plots under bench/results/
 	cd examples/credit-risk && ../../$(BIN)/python train.py --metrics $(CURDIR)/build/metrics.json
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/onnx_vs_sklearn.py
+	cd examples/credit-risk && ../../$(BIN)/python -m training.feature_cost
 
 # The virtual environment, rebuilt whenever the lock changes; the handbook checker is
 # installed into it (editable), so `handbook` is on its PATH.
@@ -103,7 +105,9 @@ $(filter-out docs/notebooks/quickstart.ipynb,$(EXECUTED)): $(call example_files,
 docs/notebooks/%.ipynb: notebooks/%.ipynb $(VENV)/.installed
 	@mkdir -p $(@D)
 	cp $< $@
-	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -o addopts="" -q $@
+	@# Its report, build/notebooks/<name>.xml, gives the chapter's opening its run time.
+	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -o addopts="" -q \
+		--junitxml=build/notebooks/$*.xml $@
 
 # Re-resolve every pin: the handbook's lock, then each example's own requirements.txt,
 # constrained to the same versions so a copied example runs what the handbook tested.

@@ -82,22 +82,35 @@ def process_env(server: Server) -> dict:
             "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(BENCH)]), **dict(server.env)}
 
 
+def log_to(run_dir: Path) -> None:
+    """Servers started from now on log to the run directory (ops/replicas.py reads this
+    variable too)."""
+    os.environ["CREDIT_RISK_LOG_DIR"] = str(run_dir / "logs")
+
+
 @contextmanager
 def running(server: Server, run_dir: Path) -> Iterator[str]:
     """Start `server` on loopback, wait for /readyz, yield its URL, then stop all of it."""
-    # Logs go to the run directory (ops/replicas.py reads this variable too).
-    os.environ["CREDIT_RISK_LOG_DIR"] = str(run_dir / "logs")
-    if server.kind == "nginx":
-        started = replicas.start_replicas(2, run_dir, READY_DEADLINE_S,
-                                          **ANONYMOUS, **dict(server.env))
-        nginx = None
-        try:
-            front = processes.free_port()
-            nginx = replicas.start_nginx([r.port for r in started], front, run_dir)
-            yield f"http://{HOST}:{front}"
-        finally:
-            replicas.stop_all(nginx, started)
+    if server.kind != "nginx":
+        with launched(server, run_dir) as (url, _):
+            yield url
         return
+    log_to(run_dir)
+    started = replicas.start_replicas(2, run_dir, READY_DEADLINE_S, **ANONYMOUS, **dict(server.env))
+    nginx = None
+    try:
+        front = processes.free_port()
+        nginx = replicas.start_nginx([r.port for r in started], front, run_dir)
+        yield f"http://{HOST}:{front}"
+    finally:
+        replicas.stop_all(nginx, started)
+
+
+@contextmanager
+def launched(server: Server, run_dir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start a one-process `server` (bentoml or fastapi) on loopback, wait for /readyz, yield
+    its URL and process, then stop it and everything under it."""
+    log_to(run_dir)
     port = processes.free_port()
     if server.kind == "fastapi":
         command = [sys.executable, "-m", "uvicorn", server.target, "--host", HOST,
@@ -114,7 +127,7 @@ def running(server: Server, run_dir: Path) -> Iterator[str]:
         url = f"http://{HOST}:{port}"
         processes.wait_until_ready(url, process, READY_DEADLINE_S,
                                   f"{server.name} (log: {run_dir / server.name}.log)")
-        yield url
+        yield url, process
     finally:
         processes.stop(process)
 

@@ -1,11 +1,11 @@
-"""`make bench`: the same model served seven ways on this machine, side by side.
+"""`make bench`: the same model served eleven ways on this machine, side by side.
 
     python bench/run.py [--requests 1600] [--out bench/results]
     python bench/run.py --report-only   (targets, summary and plots again from results.json)
 
 Writes results.json and summary.md to --out and the plots to docs/img/benchmarks/, which
-docs/benchmarks.md shows. Needs a trained model in BENTOML_HOME (the Makefile trains one),
-`hey` and `nginx`.
+docs/benchmarks.md shows, then profiles the flagship (bench/profiling.py: profile.json).
+Needs a trained model in BENTOML_HOME (the Makefile trains one), `hey`, `nginx` and py-spy.
 """
 
 import argparse
@@ -19,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import harness
+import profiling
 import report
 from harness import Server
 
@@ -39,9 +40,14 @@ SERVERS = [
     Server("nginx", "2 replicas behind nginx", "nginx",
            env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),)),
 ]
-BATCH_ENDPOINT = Server("batch_endpoint", "BentoML /score_batch, 64 rows a request", "bentoml",
-                        path="/score_batch", body="batch64",
-                        env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),))
+ONNX = (("CREDIT_RISK_CACHE_ENTRIES", "0"), ("CREDIT_RISK_RUNTIME", "onnx"))
+SERVERS.append(Server("onnx", "BentoML, batching, ONNX Runtime", "bentoml", env=ONNX))
+BATCH_ENDPOINTS = [
+    Server("batch_endpoint", "BentoML /score_batch, 64 rows a request", "bentoml",
+           path="/score_batch", body="batch64", env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),)),
+    Server("batch_endpoint_onnx", "BentoML /score_batch, 64 rows a request, ONNX Runtime",
+           "bentoml", path="/score_batch", body="batch64", env=ONNX),
+]
 CONCURRENCIES = [1, 8, 32, 64]
 
 
@@ -63,15 +69,19 @@ def in_process() -> dict:
     from credit_risk.schema import EXAMPLE_INPUT
 
     floor = {}
+    onnx = scoring.load(service.MODEL.tag, runtime="onnx")
     with threadpool_limits(limits=1, user_api="openmp"):
         for rows in (1, 8, 64, 500):
             applications = [EXAMPLE_INPUT] * rows
             frame = pd.DataFrame([a.model_dump() for a in applications])
             predict = per_call_ms(service.MODEL.pipeline.predict_proba, frame)
             score = per_call_ms(scoring.score, service.MODEL, applications)
+            onnx_predict = per_call_ms(scoring.probabilities, onnx, frame)
             floor[str(rows)] = {"predict_ms": round(predict, 3), "score_ms": round(score, 3),
-                           "predict_rows_per_s": round(rows / predict * 1000),
-                           "score_rows_per_s": round(rows / score * 1000)}
+                                "predict_rows_per_s": round(rows / predict * 1000),
+                                "score_rows_per_s": round(rows / score * 1000),
+                                "onnx_predict_ms": round(onnx_predict, 3),
+                                "onnx_predict_rows_per_s": round(rows / onnx_predict * 1000)}
     return floor
 
 
@@ -102,7 +112,7 @@ def main() -> None:
                "in_process": in_process(), "servers": {}}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         bodies = harness.bodies(Path(tmp))
-        for server in [*SERVERS, BATCH_ENDPOINT]:
+        for server in [*SERVERS, *BATCH_ENDPOINTS]:
             run_dir = Path(tmp) / server.name
             run_dir.mkdir()
             print(f"{server.label} ...", flush=True)
@@ -114,6 +124,8 @@ def main() -> None:
                     **harness.sweep(url + server.path, bodies[server.body], CONCURRENCIES,
                                     requests)}
     write(results, args.out, args.plots)
+    print("Profiling the flagship (bench/profiling.py) ...", flush=True)
+    profiling.record(SERVERS, results["machine"], args.out, args.plots)
 
 
 def write(results: dict, out: Path, plots: Path) -> None:
