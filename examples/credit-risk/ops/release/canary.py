@@ -1,4 +1,4 @@
-"""Stage 5, canary, and stage 6, promote or roll back: nginx sends a share of the live traffic
+"""Stage 6, canary, and stage 7, promote or roll back: nginx sends a share of the live traffic
 to the candidate; its error rate and latency are compared with production's at the same time."""
 
 import json

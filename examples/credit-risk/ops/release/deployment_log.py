@@ -1,4 +1,4 @@
-"""Stage 7, record: the deployment log, one JSON line per release run, is also the record of
+"""Stage 8, record: the deployment log, one JSON line per release run, is also the record of
 what is in production, so a later run (or a restarted machine) brings the same release back."""
 
 import json
