@@ -76,10 +76,10 @@ def test_readme_steps_work_in_a_copy(example, copy_of, tmp_path):
     # The README runs the fast tiers; the slower ones run here, in the same copy and venv.
     if (workdir / "tests" / "served").is_dir():
         slow_env = {**env, "PYTEST_ADDOPTS": f"--junitxml={junit / f'{example.name}-slow.xml'}"}
-        slow = run_bash('. .venv/bin/activate && pytest -q -m "served or system"', workdir,
-                        slow_env)
+        slow = run_bash('. .venv/bin/activate && pytest -q -m "retrain or served or system"',
+                        workdir, slow_env)
         slow_summary = slow.stdout.strip().splitlines()[-1] if slow.stdout.strip() else ""
-        assert slow.returncode == 0, f"served/system tiers failed:\n{slow.stdout[-6000:]}"
+        assert slow.returncode == 0, f"retrain/served/system tiers failed:\n{slow.stdout[-6000:]}"
         if IN_CI:
             assert "skipped" not in slow_summary, f"in CI nothing may skip:\n{slow.stdout[-3000:]}"
 

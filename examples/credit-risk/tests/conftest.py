@@ -1,9 +1,10 @@
 """Shared fixtures, and the tier of each test from its folder.
 
-- unit/    no model, no server, no port                      (seconds)
-- app/     the service in this process, one trained model    (seconds)
-- served/  real `bentoml serve` processes on loopback ports
-- system/  system tools (podman, nginx, prometheus, ray) or root
+- unit/     no model, no server, no port                      (seconds)
+- app/      the service in this process, one trained model    (seconds)
+- retrain/  checks that train models again (ablation, tuning, baselines)
+- served/   real `bentoml serve` processes on loopback ports
+- system/   system tools (podman, nginx, prometheus, ray) or root
 
 `pytest -m "unit or app"` is the fast loop; plain `pytest` runs every tier.
 """
@@ -33,7 +34,7 @@ import pytest  # noqa: E402
 from credit_risk import api_keys  # noqa: E402
 from credit_risk.settings import Settings  # noqa: E402
 
-TIERS = ("unit", "app", "served", "system")
+TIERS = ("unit", "app", "retrain", "served", "system")
 # A key with the score scope in the keys file every server the tests start reads
 # (locustfile.py sends CREDIT_RISK_API_KEY too).
 os.environ["CREDIT_RISK_API_KEY"] = api_keys.new(Settings.from_env().keys_file, "tests",
