@@ -69,6 +69,7 @@ bench: $(VENV)/.installed system-deps ## measure; results and plots under bench/
 	cd examples/credit-risk && ../../$(BIN)/python train.py --metrics $(CURDIR)/build/metrics.json
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/onnx_vs_sklearn.py
+	$(BIN)/python bench/batch.py
 	cd examples/credit-risk && ../../$(BIN)/python -m training.feature_cost
 
 # The virtual environment, rebuilt whenever the lock changes; the handbook checker is

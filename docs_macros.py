@@ -83,9 +83,15 @@ def tool_row(title: str, page: str) -> str:
     return f"| [{title}]({page}) | {' | '.join(cells)} | {also} |"
 
 
+# The batch chapter's cost table: an assumption, roughly an on-demand cloud vCPU. Change it
+# here and the table follows.
+PRICE_PER_CORE_HOUR = 0.04
+
+
 def define_env(env):
     results = load_results()
     env.variables["bench"] = results
+    env.variables["price_per_core_hour"] = PRICE_PER_CORE_HOUR
     env.variables["card"] = card_slices()
 
     @env.macro

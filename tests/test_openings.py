@@ -47,10 +47,11 @@ def problems(facts: dict) -> list[str]:
     return found
 
 
-def test_the_seven_practices_are_in_the_nav():
+def test_every_practice_chapter_is_in_the_nav():
+    """The seven practices, and Batch and autoscaling, which takes Scalability past one
+    server."""
     assert sorted(PRACTICES.values()) == sorted(
         f"practices/{path.name}" for path in (ROOT / "docs" / "practices").glob("*.md"))
-    assert len(PRACTICES) == 7
 
 
 @pytest.mark.parametrize("page", PRACTICES.values())

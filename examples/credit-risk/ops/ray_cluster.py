@@ -29,6 +29,9 @@ LOCAL_ENV = {
     # a Python process that imports Ray, and on a small machine the spares crowd out the work.
     "RAY_enable_worker_prestart": "0",
     "RAY_prestart_worker_first_driver": "0",
+    # Serve's replicas log every request; keep those lines in the nodes' log files instead of
+    # streaming them to the driver's terminal.
+    "RAY_SERVE_LOG_TO_STDERR": "0",
     # A worker that has not registered after this long is killed and replaced (default 60 s).
     "RAY_worker_register_timeout_seconds": "180",
 }
