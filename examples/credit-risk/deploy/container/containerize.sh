@@ -16,8 +16,10 @@ BENTO_TAG="$1"
 IMAGE_TAG="$2"
 
 # FROM cannot be pulled here, so fail early and clearly if the bento's base image is not local.
-# (FORCE_COLOR, which Jupyter kernels may set, would wrap the path in terminal escapes.)
-BENTO_DIR="$(env -u FORCE_COLOR BENTOML_DO_NOT_TRACK=true bentoml get "$BENTO_TAG" -o path)"
+# (FORCE_COLOR, which Jupyter kernels may set, would wrap the path in terminal escapes, and
+# bentoml prints through rich, which breaks a path longer than COLUMNS, 80 by default, in two.)
+BENTO_DIR="$(env -u FORCE_COLOR COLUMNS=100000 BENTOML_DO_NOT_TRACK=true \
+    bentoml get "$BENTO_TAG" -o path)"
 BASE_IMAGE="$(awk 'toupper($1) == "FROM" {print $2; exit}' "$BENTO_DIR/env/docker/Dockerfile")"
 if ! podman image exists "$BASE_IMAGE"; then
     echo "base image $BASE_IMAGE (FROM in $BENTO_DIR/env/docker/Dockerfile) is not in local podman storage;" \
