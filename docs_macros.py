@@ -3,7 +3,7 @@
 A figure typed into a page is true on the day it is typed. The pages that quote
 measurements render them at build time instead, from files a command regenerates:
 
-- `bench.<stem>`: `bench/results/<stem>.json` (`results`, `onnx`, `profile`, later `batch`),
+- `bench.<stem>`: `bench/results/<stem>.json` (`results`, `onnx`, `profile`, `batch`),
   written by `make bench`;
 - `card`: the "Results by slice" table of `examples/credit-risk/MODEL_CARD.md`, written by
   `python train.py --metrics ...` then `python -m handbook card render` (a test fails when

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Ray replaces 127.0.0.1 with the machine's address everywhere unless "cluster mode" is off,
-# and reads the switch once, when it is first imported. A worker node started with
-# node_ip_address=127.0.0.1 still announces the machine's address otherwise.
+# and reads the switch once, when it is first imported: without it, `ray.init` sends the
+# driver to the machine's address, where nodes bound to loopback do not answer.
 LOCAL_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
