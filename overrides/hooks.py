@@ -22,7 +22,7 @@ tools_note, files, notebook; tests/test_openings.py checks it) is rendered as th
   rounded up;
 - run time: the notebook's test case time in build/notebooks/<notebook>.xml, the JUnit report
   the Makefile's notebook rule writes on each tested run. Without that report the box says how
-  to produce it instead of failing the build: the docs workflow runs `make notebooks` before
+  to produce it instead of failing the build: CI runs `make test` (which executes them) before
   building, so the published site has the figure, and a local copy executed before the rule
   wrote reports needs none to build (delete it and `make notebooks` measures it).
 

@@ -32,7 +32,7 @@ def steps(workflow: dict):
 
 
 def test_every_workflow_matches_githubs_schema():
-    assert len(WORKFLOWS) >= 5, IDS
+    assert len(WORKFLOWS) >= 4, IDS
     result = check_workflows(*WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -76,6 +76,23 @@ def test_ci_and_the_weekly_upstream_job_run_make_test():
     upstream = yaml.safe_load((ROOT / ".github" / "workflows" / "upstream.yml").read_text())
     assert "schedule" in upstream[True]  # PyYAML reads the key `on` as True
     assert any("make upgrade-lock" in step.get("run", "") for step in steps(upstream))
+
+
+def test_the_published_site_is_built_from_the_tested_run():
+    """No second execution of the notebooks for the site: the CI job that ran `make test`
+    builds the site after it, and the publishing job needs that job."""
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+    runs = [step.get("run", "") for step in jobs["test"]["steps"]]
+    tested = next(i for i, run in enumerate(runs) if ".ci/run" in run)
+    built = next(i for i, run in enumerate(runs) if "mkdocs build --strict" in run)
+    assert tested < built
+    uploads = [step for step in jobs["test"]["steps"]
+               if step.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert uploads and uploads[0]["with"]["path"] == "site"
+    assert jobs["publish"]["needs"] == "test"
+    assert any(step.get("uses", "").startswith("actions/deploy-pages")
+               for step in jobs["publish"]["steps"])
+    assert not any("notebooks" in run for run in runs[tested + 1:])
 
 
 def test_notebook_checks_workflow_is_reusable_and_runs_nbmake():
