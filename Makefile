@@ -118,7 +118,10 @@ docs/notebooks/%.ipynb: notebooks/%.ipynb $(VENV)/.installed
 	@mkdir -p $(@D)
 	cp $< $@
 	@# Its report, build/notebooks/<name>.xml, gives the chapter's opening its run time.
-	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -o addopts="" -q \
+	@# Each cell may take NOTEBOOK_TIMEOUT_S, the whole notebook twice that: under `make test`
+	@# it runs beside the examples' tests, which can double its quiet time.
+	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -q \
+		-o addopts="" -o timeout=$$(( 2 * $(NOTEBOOK_TIMEOUT_S) )) \
 		--junitxml=build/notebooks/$*.xml $@
 
 # Re-resolve every pin: the handbook's lock, then each example's own requirements.txt,

@@ -13,9 +13,11 @@ import argparse
 import json
 from pathlib import Path
 
+from credit_risk.schema import FEATURES
 from credit_risk.settings import Settings, SettingsError
 from training import data, registry
 from training.model import DEFAULT_PARAMS, evaluate, fit
+from training.stability import UnstableModelError, check_fitted_model
 
 
 def run(rows: int = 20_000, seed: int = 0, covariate_drift: float = 0.0,
@@ -29,14 +31,17 @@ def run(rows: int = 20_000, seed: int = 0, covariate_drift: float = 0.0,
 
 def train_frames(data_spec: dict, train_frame, test_frame, params: dict = DEFAULT_PARAMS,
                  signing_key: Path | None = None):
-    """Train on `train_frame` (described by `data_spec` in the lineage), evaluate on
-    `test_frame`, save; reuses the stored version of the same inputs."""
+    """Train on `train_frame` (described by `data_spec` in the lineage), check the fitted
+    model's numbers (training/stability.py: an unstable model raises UnstableModelError and
+    nothing is stored), evaluate on `test_frame`, save; reuses the stored version of the
+    same inputs."""
     data_sha256 = data.data_hash(train_frame)
     version = registry.model_version(data_sha256, params)
     stored = registry.stored(version)
     if stored is None:
         model = fit(train_frame, params)
-        stored = registry.save(model, evaluate(model, test_frame),
+        stability = check_fitted_model(model, train_frame[FEATURES])
+        stored = registry.save(model, evaluate(model, test_frame), stability,
                                registry.lineage(data_spec, data_sha256, params), version,
                                signing_key)
     return stored, stored.info.metadata["metrics"]
@@ -55,8 +60,11 @@ def main() -> None:
         signing_key = Settings.from_env().signing_key
     except SettingsError as error:
         parser.exit(2, f"error: {error}\n")
-    stored, metrics = run(args.rows, args.seed, args.covariate_drift, args.concept_drift,
-                          signing_key=signing_key)
+    try:
+        stored, metrics = run(args.rows, args.seed, args.covariate_drift, args.concept_drift,
+                              signing_key=signing_key)
+    except UnstableModelError as error:
+        parser.exit(1, f"error: {error}\n")
     args.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     overall = metrics["overall"]
     print(f"{stored.tag}: ROC AUC {overall['roc_auc']}, Brier {overall['brier']} "

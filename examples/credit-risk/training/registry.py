@@ -101,9 +101,12 @@ def stored(version_tag: str) -> bentoml.Model | None:
         return None
 
 
-def save(model: Pipeline, metrics: dict, lineage_info: dict, version_tag: str,
+def save(model: Pipeline, metrics: dict, stability: dict, lineage_info: dict, version_tag: str,
          signing_key: Path | None = None) -> bentoml.Model:
     """Store the model as skops under credit_risk:<version>, or return that version if stored.
+
+    `stability` (the measured values of training/stability.py's check) goes into the
+    metadata beside the metrics; like them it is not part of the version key.
 
     Its ONNX export, model.onnx, is written beside it (training/onnx_export.py) for the
     `runtime: onnx` setting; the sklearn pipeline stays what the service scores by default.
@@ -117,7 +120,7 @@ def save(model: Pipeline, metrics: dict, lineage_info: dict, version_tag: str,
         tag,
         labels={"owner": "credit-risk-team", "stage": "candidate",
                 "data_sha256": lineage_info["data"]["sha256"][:12]},
-        metadata={"metrics": metrics, "lineage": lineage_info,
+        metadata={"metrics": metrics, "lineage": lineage_info, "stability": stability,
                   "decision_threshold": DECISION_THRESHOLD},
     ) as created:
         sha256 = artifact.dump(model, Path(created.path))
