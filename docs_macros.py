@@ -5,11 +5,14 @@ measurements render them at build time instead, from files a command regenerates
 
 - `bench.<stem>`: `bench/results/<stem>.json` (`results`, `onnx`, `profile`, `batch`),
   written by `make bench`;
+- `example.<stem>`: `examples/credit-risk/results/<stem>.json` (`staleness`, `tuning`,
+  `offline_online`), written by the example's own commands (`python -m ops.staleness`, ...);
 - `card`: the "Results by slice" table of `examples/credit-risk/MODEL_CARD.md`, written by
   `python train.py --metrics ...` then `python -m handbook card render` (a test fails when
   the committed card is stale).
 
-One macro renders facts that are not measurements: `chapter_tool_rows()`, the start page's
+`staleness_chart()` draws `example.staleness` as an inline SVG at build time, so the plot
+cannot disagree with the file. One macro renders facts that are not measurements: `chapter_tool_rows()`, the start page's
 table of the tools each practice chapter needs, from the chapters' `opening` front matter
 (overrides/hooks.py renders the same data as each chapter's opening box).
 
@@ -27,6 +30,7 @@ from mkdocs.utils.meta import get_data
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "bench" / "results"
+EXAMPLE_RESULTS = ROOT / "examples" / "credit-risk" / "results"
 MODEL_CARD = ROOT / "examples" / "credit-risk" / "MODEL_CARD.md"
 DOCS = ROOT / "docs"
 # The tools with a column of their own in the start page's table, and those columns' headings.
@@ -88,8 +92,45 @@ def tool_row(title: str, page: str) -> str:
 PRICE_PER_CORE_HOUR = 0.04
 
 
+def staleness_svg(staleness: dict) -> str:
+    """ROC AUC against concept-drift strength, the gate's floor and the crossing, as SVG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: a tenth of the size
+    from matplotlib import pyplot
+
+    points = staleness["points"]
+    drift = [p["concept_drift"] for p in points]
+    auc = [p["roc_auc"] for p in points]
+    spread = [p["sd"] for p in points]
+    figure, axes = pyplot.subplots(figsize=(6.4, 3.2))
+    axes.errorbar(drift, auc, yerr=spread, marker="o", capsize=3, color="#1f4e9a",
+                  label="ROC AUC on fresh applications (mean ± sd over seeds)")
+    axes.axhline(staleness["floor"], color="#a31515", linestyle="--",
+                 label=f"release gate's floor ({staleness['floor']})")
+    if (crossing := staleness["retrain_at_concept_drift"]) is not None:
+        axes.axvline(crossing, color="#555555", linestyle=":",
+                     label=f"retraining trigger (drift {crossing})")
+    axes.set_xlabel("concept drift strength (0: the training world)")
+    axes.set_ylabel("ROC AUC")
+    axes.legend(fontsize="small", loc="lower left")
+    figure.tight_layout()
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    pyplot.close(figure)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]
+    title = (f"ROC AUC of model {staleness['model_version']} against concept drift strength; "
+             f"it falls below the floor of {staleness['floor']} at drift {crossing}")
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{title}" ', 1)
+
+
 def define_env(env):
     results = load_results()
+    env.variables["example"] = load_results(EXAMPLE_RESULTS)
     env.variables["bench"] = results
     env.variables["price_per_core_hour"] = PRICE_PER_CORE_HOUR
     env.variables["card"] = card_slices()
@@ -126,6 +167,11 @@ def define_env(env):
         """The start page's table rows of the practice chapters."""
         return "\n".join(tool_row(title, page)
                          for title, page in practice_pages(env.conf["nav"]).items())
+
+    @env.macro
+    def staleness_chart() -> str:
+        """The staleness curve of examples/credit-risk/results/staleness.json, inline."""
+        return staleness_svg(env.variables["example"]["staleness"])
 
     env.filter(fmt)
     env.filter(ms)
