@@ -1,14 +1,26 @@
-"""Rotating JSON-lines logs, one file per worker: the prediction log and the audit log."""
+"""Rotating JSON-lines logs, one file per worker: the prediction log and the audit log.
+
+They hold personal data (an applicant's features, keyed by request id), so the folder is
+created readable by its owner only (0700) and each file is 0600. `ops.privacy` rewrites the
+files to erase a person's lines or to drop old ones while the service runs; the two sides
+share the folder's lock file: every write holds it shared, a rewrite holds it alone, and a
+writer whose file was replaced by a rewrite reopens it before writing. Readers skip the
+request ids listed in the folder's erasure register (`erasures.jsonl`), whatever a file holds.
+"""
 
 import datetime
+import fcntl
+import hashlib
 import json
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 import bentoml
 
 FILE_BYTES, FILES_KEPT = 50 * 2**20, 5
+LOCK_FILE, ERASURE_REGISTER = ".rewrite.lock", "erasures.jsonl"
 
 
 class JsonLines(logging.Formatter):
@@ -18,16 +30,58 @@ class JsonLines(logging.Formatter):
         return "\n".join(json.dumps({"time": stamp, **line}) for line in record.lines)
 
 
+def open_private(path: Path, flags: int) -> int:
+    """os.open for files only their owner may read (0600, even if the file existed)."""
+    descriptor = os.open(path, flags, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return descriptor
+
+
+class SharedLogFile(logging.handlers.RotatingFileHandler):
+    """A RotatingFileHandler that writes under the folder's shared lock and follows a rewrite."""
+
+    def __init__(self, path: Path) -> None:
+        self.lock_file = open_private(path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+        super().__init__(path, maxBytes=FILE_BYTES, backupCount=FILES_KEPT)
+
+    def _open(self):
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    opener=open_private)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fcntl.flock(self.lock_file, fcntl.LOCK_SH)
+        try:
+            if self.stream is not None and self.replaced():
+                self.stream.close()
+                self.stream = None  # the emit below opens the file now at the path
+            super().emit(record)
+        finally:
+            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
+
+    def replaced(self) -> bool:
+        """Whether the path no longer names the file this handler holds open."""
+        try:
+            current = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return True
+        held = os.fstat(self.stream.fileno())
+        return (current.st_dev, current.st_ino) != (held.st_dev, held.st_ino)
+
+    def close(self) -> None:
+        super().close()
+        if self.lock_file >= 0:
+            os.close(self.lock_file)
+            self.lock_file = -1
+
+
 def jsonl_logger(kind: str, folder: Path) -> logging.Logger:
     """One rotating JSON-lines file per worker, `<kind>.<worker>.jsonl` in `folder`: a file
     handler is not safe across processes."""
     worker = bentoml.server_context.worker_index or 0
     logger = logging.getLogger(f"credit_risk.{kind}.{worker}")
     if not logger.handlers:
-        folder.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            folder / f"{kind}.{worker}.jsonl", maxBytes=FILE_BYTES,
-            backupCount=FILES_KEPT)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handler = SharedLogFile(folder / f"{kind}.{worker}.jsonl")
         handler.setFormatter(JsonLines())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
@@ -35,10 +89,49 @@ def jsonl_logger(kind: str, folder: Path) -> logging.Logger:
     return logger
 
 
+def digest(request_id: str) -> str:
+    """How the erasure register names a request id."""
+    return hashlib.sha256(request_id.encode()).hexdigest()
+
+
+def erased(folder: Path) -> set[str]:
+    """The digests of every request id erased from the logs in `folder`."""
+    register = Path(folder) / ERASURE_REGISTER
+    if not register.is_file():
+        return set()
+    return {json.loads(line)["request_id_sha256"]
+            for line in register.read_text().splitlines() if line.strip()}
+
+
+def request_ids(line: dict) -> list[str]:
+    """The request ids a line is about: a prediction's or an outcome's, an audit line's."""
+    return [line["request_id"]] if "request_id" in line else line.get("request_ids") or []
+
+
+def redact(line: dict, erased_ids: set[str]) -> dict | None:
+    """`line` without the erased request ids: None for a line about erased ids only, an audit
+    line of a batch with them taken out of its `request_ids`."""
+    ids = request_ids(line)
+    kept = [request_id for request_id in ids if digest(request_id) not in erased_ids]
+    if len(kept) == len(ids):
+        return line
+    return {**line, "request_ids": kept} if kept else None
+
+
+def log_files(folder: Path, kind: str) -> list[Path]:
+    """The files of one log in `folder`, oldest first (rotated included)."""
+    return sorted(Path(folder).glob(f"{kind}.*.jsonl*"), key=lambda p: p.stat().st_mtime)
+
+
 def read_log(folder: Path, kind: str) -> list[dict]:
-    """Every line of a JSON-lines log in `folder`, oldest file first (rotated included)."""
-    files = sorted(Path(folder).glob(f"{kind}.*.jsonl*"), key=lambda p: p.stat().st_mtime)
-    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+    """Every line of a JSON-lines log in `folder`, oldest file first (rotated included),
+    erased request ids left out."""
+    erased_ids = erased(folder)
+    lines = [json.loads(line) for path in log_files(folder, kind)
+             for line in path.read_text().splitlines()]
+    if not erased_ids:
+        return lines
+    return [kept for line in lines if (kept := redact(line, erased_ids)) is not None]
 
 
 def read_prediction_log(folder: Path) -> list[dict]:

@@ -6,8 +6,9 @@
 It compares the features logged in the last --window (up to the newest prediction) with the
 data the served model was trained on (rebuilt from the model's lineage) using Evidently, and
 writes an HTML report and a JSON summary. Given labels (request_id, default), it measures
-ROC AUC per --window over the whole log, since outcomes arrive late. With --pushgateway it
-pushes the results as Prometheus metrics, which is how a batch job reports to Prometheus.
+ROC AUC per --window over the whole log, since outcomes arrive late. Request ids erased by
+`ops.privacy` are left out of both. With --pushgateway it pushes the results as Prometheus
+metrics, which is how a batch job reports to Prometheus.
 """
 
 import argparse
@@ -24,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 from credit_risk.jsonl_log import read_prediction_log
 from credit_risk.schema import CATEGORICAL, FEATURES, MODEL_NAME, NUMERIC, TARGET
 from credit_risk.settings import Settings
+from ops.privacy import without_erased
 from training import data
 
 DEFINITION = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
@@ -127,7 +129,7 @@ def main() -> None:
     (args.out / "drift.json").write_text(json.dumps(drift, indent=2) + "\n")
     performance = None
     if args.labels:
-        labels = pd.read_json(args.labels, lines=True)
+        labels = without_erased(pd.read_json(args.labels, lines=True), log_dir)
         performance = performance_by_window(predictions, labels, args.window)
         performance.to_json(args.out / "performance.json", orient="records", date_format="iso")
     if args.pushgateway:
