@@ -12,6 +12,10 @@ Three integrity records sit beside the model file, each catching more than the o
   `signing_key` setting), catches someone who changed a file *and* rewrote the hashes: only
   the key's owner can make a signature that the public key (the service's
   `signing_public_key` setting) accepts.
+
+While the signing key is rotated (`python -m ops.signing rotate`), model.next.sig holds a
+second signature, by the next key, beside model.sig: a service checking with either public
+key finds its signature, so no restart fails whichever key it was started with.
 """
 
 import hashlib
@@ -24,6 +28,8 @@ import skops.io
 ARTIFACT = "model.skops"
 MANIFEST = "manifest.json"
 SIGNATURE = "model.sig"
+NEXT_SIGNATURE = "model.next.sig"  # by the next key, during a key rotation
+SIGNATURES = (SIGNATURE, NEXT_SIGNATURE)  # not covered by the manifest nor by a signature
 # Types skops does not trust by default that this pipeline needs; anything else is refused.
 TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
@@ -65,16 +71,21 @@ def seal(folder: Path, private_key: Path | None = None) -> None:
     """
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p.name not in (MANIFEST, SIGNATURE))
+                   if p.is_file() and p.name not in (MANIFEST, *SIGNATURES))
     manifest = {str(p.relative_to(folder)): sha256_of(p) for p in files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     if private_key:
-        from model_signing import hashing, signing  # imported only where models are signed
+        sign(folder, private_key, SIGNATURE)
 
-        # Every file is covered, manifest.json included; only the signature itself is not.
-        signing.Config().use_elliptic_key_signer(private_key=private_key).set_hashing_config(
-            hashing.Config().set_ignored_paths(paths=[SIGNATURE])
-        ).sign(folder, folder / SIGNATURE)
+
+def sign(folder: Path, private_key: Path, name: str) -> None:
+    """Write folder/name, a signature of the directory made with `private_key`."""
+    from model_signing import hashing, signing  # imported only where models are signed
+
+    # Every file is covered, manifest.json included; only the signatures themselves are not.
+    signing.Config().use_elliptic_key_signer(private_key=private_key).set_hashing_config(
+        hashing.Config().set_ignored_paths(paths=list(SIGNATURES))
+    ).sign(folder, Path(folder) / name)
 # --8<-- [end:seal]
 
 
@@ -88,7 +99,7 @@ def check_manifest(folder: Path) -> None:
             raise ArtifactError(f"model file {path}, listed in {folder / MANIFEST}, is missing")
         _check_sha256(path, expected, MANIFEST)
     extra = sorted(str(p) for p in folder.rglob("*") if p.is_file()
-                   and p.name not in (MANIFEST, SIGNATURE) and str(p.relative_to(folder))
+                   and p.name not in (MANIFEST, *SIGNATURES) and str(p.relative_to(folder))
                    not in listed)
     if extra:
         raise ArtifactError(f"model directory {folder} holds files its manifest does not "
@@ -96,29 +107,36 @@ def check_manifest(folder: Path) -> None:
 
 
 # --8<-- [start:verify-signature]
-def verify_signature(folder: Path, public_key: Path) -> None:
-    """Raise ArtifactError unless folder/model.sig is a valid signature of this directory
-    made with the private key paired with `public_key` (offline: no network involved)."""
-    folder, signature = Path(folder), Path(folder) / SIGNATURE
-    if not signature.is_file():
-        raise ArtifactError(f"model directory {folder} has no signature {signature}, and "
-                            f"a public key was configured to check it; refusing to load it")
+def verify_signature(folder: Path, public_key: Path, names=SIGNATURES) -> None:
+    """Raise ArtifactError unless one of the signature files `names` in folder is a valid
+    signature of this directory made with the private key paired with `public_key`
+    (offline: no network involved)."""
+    folder = Path(folder)
+    signatures = [folder / name for name in names if (folder / name).is_file()]
+    if not signatures:
+        raise ArtifactError(f"model directory {folder} has no signature {folder / names[0]}, "
+                            f"and a public key was configured to check it; refusing to load it")
     from model_signing import hashing, verifying  # imported only where a key asks for it
 
-    try:
-        verifying.Config().use_elliptic_key_verifier(public_key=public_key).set_hashing_config(
-            hashing.Config().set_ignored_paths(paths=[SIGNATURE])
-        ).verify(folder, signature)
-    except Exception as error:  # wrong key, forged or corrupt signature, changed files
-        raise ArtifactError(f"model directory {folder} fails its signature {signature} "
-                            f"checked with {public_key}: {_summary(error)}; refusing to load it"
-                            ) from error
+    failures = []
+    for signature in signatures:  # a fresh verifier each: verifying changes its config
+        try:
+            return verifying.Config().use_elliptic_key_verifier(
+                public_key=public_key).set_hashing_config(
+                hashing.Config().set_ignored_paths(paths=list(SIGNATURES))
+            ).verify(folder, signature)
+        except Exception as error:  # wrong key, forged or corrupt signature, changed files
+            failures.append(f"{signature}: {_summary(error)}")
+    raise ArtifactError(f"model directory {folder} fails its signature checked with "
+                        f"{public_key}: {'; '.join(failures)}; refusing to load it")
 # --8<-- [end:verify-signature]
 
 
 def _summary(error: Exception) -> str:
     """model-signing's mismatch report, with file names instead of raw digests."""
     text = str(error).replace("\\'", "'")  # it reports the repr of a list of strings
+    if text.startswith("Key mismatch"):
+        return "Key mismatch: made with another key"
     parts = []
     if changed := sorted(set(re.findall(r"Hash mismatch for '([^']+)'", text))):
         parts.append(f"changed since signing: {', '.join(changed)}")
