@@ -72,11 +72,26 @@ class Batch(BaseModel):
                                                 max_length=MAX_APPLICATIONS_PER_REQUEST)
 
 
+# Stable codes of the reasons a decline can give, one per input that may be a reason
+# (credit_risk/reasons.py says which inputs those are, and why not the others).
+ReasonCode = Literal["ANNUAL_INCOME", "LOAN_AMOUNT", "DEBT_TO_INCOME", "PREVIOUS_DEFAULTS",
+                     "EMPLOYMENT", "PURPOSE", "TERM_MONTHS"]
+
+
+class Reason(BaseModel):
+    code: ReasonCode = Field(description="Stable: it never changes with the wording")
+    field: str = Field(description="The input this reason is about")
+    text: str = Field(description="The reason, in a sentence for the applicant")
+
+
 class Score(BaseModel):
     probability_of_default: float
     decision: Literal["approve", "decline"]
     model_version: str
     request_id: str = Field(description="Quote it when reporting the outcome of this loan")
+    reasons: list[Reason] = Field(description=(
+        "For a decline, its principal reasons, the most important first; empty for an "
+        "approval, and for a decline that no single input explains"))
 
 
 class Scores(BaseModel):

@@ -1,7 +1,9 @@
 """Load a verified model from the store and score applications: no serving runtime needed.
 
-The BentoML service, the batch job and the benchmarks all score through `score()`, so
-one model, one schema and one decision rule serve every path.
+The BentoML service and the Ray Serve deployment score through `score()`, the batch jobs
+through `probabilities()` and `decide`, so one model, one schema and one decision rule
+serve every path. `score()` also gives each decline its principal reasons
+(credit_risk/reasons.py), on either runtime; the batch jobs give none.
 
 Two runtimes score the same model (the `runtime` setting): the sklearn pipeline itself, or
 its ONNX export `model.onnx` (written by training beside `model.skops`, covered by the same
@@ -13,6 +15,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +23,7 @@ import bentoml
 import numpy as np
 import pandas as pd
 
-from credit_risk import artifact
+from credit_risk import artifact, reasons
 from credit_risk.schema import CATEGORIES, FEATURES, NUMERIC, LoanApplication, Score, decide
 
 Runtime = Literal["sklearn", "onnx"]
@@ -98,10 +101,17 @@ def probabilities(model: LoadedModel, frame: pd.DataFrame):
 
 
 def score(model: LoadedModel, applications: list[LoanApplication]) -> list[Score]:
-    """Score validated applications; each answer gets a fresh request id."""
+    """Score validated applications, with the reasons for each decline; each answer gets a
+    fresh request id."""
     frame = pd.DataFrame([application.model_dump() for application in applications])
+    p = probabilities(model, frame)
+    decisions = [decide(x, model.threshold) for x in p]
+    declined = [i for i, decision in enumerate(decisions) if decision == "decline"]
+    why = dict(zip(declined, reasons.principal_reasons(
+        partial(probabilities, model), frame.iloc[declined], p[declined]), strict=True))
     return [
-        Score(probability_of_default=round(float(p), 3), decision=decide(p, model.threshold),
-              model_version=model.version, request_id=uuid.uuid4().hex)
-        for p in probabilities(model, frame)
+        Score(probability_of_default=round(float(x), 3), decision=decision,
+              model_version=model.version, request_id=uuid.uuid4().hex,
+              reasons=why.get(i, []))
+        for i, (x, decision) in enumerate(zip(p, decisions, strict=True))
     ]

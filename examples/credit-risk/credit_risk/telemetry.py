@@ -2,9 +2,9 @@
 
 - Metrics use prometheus_client directly. `bentoml serve` starts its workers with
   PROMETHEUS_MULTIPROC_DIR set, so these add up across workers on /metrics.
-- Every scored application becomes one JSON line (features, prediction, request id, UTC
-  time) in a size-capped file per worker (see jsonl_log), for drift jobs and for joining
-  delayed labels.
+- Every scored application becomes one JSON line (features, prediction, the codes of a
+  decline's reasons, request id, UTC time) in a size-capped file per worker (see jsonl_log),
+  for drift jobs and for joining delayed labels.
 """
 
 import collections
@@ -71,7 +71,8 @@ def record(applications: list, scores: list, log_dir: Path) -> None:
     for application, score in zip(applications, scores, strict=True):
         PROBABILITY.observe(score.probability_of_default)
         decisions[score.decision] += 1
-        lines.append({**application.model_dump(), **score.model_dump()})
+        lines.append({**application.model_dump(), **score.model_dump(exclude={"reasons"}),
+                      "reasons": [reason.code for reason in score.reasons]})
     for decision, count in decisions.items():
         DECISIONS.labels(decision=decision).inc(count)
     jsonl_logger("predictions", log_dir).info("", extra={"lines": lines})  # one write

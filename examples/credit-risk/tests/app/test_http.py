@@ -16,7 +16,8 @@ def test_score_returns_probability_decision_and_version(client, valid, trained):
     response = client.post("/score", json=valid)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"probability_of_default", "decision", "model_version", "request_id"}
+    assert set(body) == {"probability_of_default", "decision", "model_version", "request_id",
+                         "reasons"}
     assert 0 <= body["probability_of_default"] <= 1
     assert body["decision"] in {"approve", "decline"}
     assert body["model_version"] == stored.tag.version

@@ -309,7 +309,7 @@ def test_error_bodies_echo_no_client_values_or_internals(client, body):
 def test_answers_carry_only_the_decision_rounded_probability_version_and_id(client, body):
     answer = client.post("/score", json=body)
     assert set(answer.json()) == {"probability_of_default", "decision", "model_version",
-                                  "request_id"}
+                                  "request_id", "reasons"}
     probability = answer.json()["probability_of_default"]
     assert probability == round(probability, 3)
     assert "x-api-key" not in answer.headers
