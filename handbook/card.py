@@ -27,7 +27,7 @@ TEMPLATE = "model-card.md.jinja"
 REQUIRED_SECTIONS = [
     "Model details", "Intended use", "Out-of-scope uses", "Factors", "Metrics",
     "Evaluation data", "Training data", "Quantitative analyses", "Ethical considerations",
-    "Caveats and recommendations", "Deployment", "Artifact", "Endpoints",
+    "Caveats and recommendations", "Known issues", "Deployment", "Artifact", "Endpoints",
     "Input and output schema", "Monitoring thresholds", "Runbook", "Last reviewed",
 ]
 RESULTS_SECTION = "Quantitative analyses"
@@ -63,7 +63,8 @@ def front_matter(facts: dict, previous: dict) -> str:
 
 def template_headings() -> set[str]:
     """The headings the template writes (rendered with no facts at all)."""
-    empty = {"metrics": None, "model": None, "api": None, "alerts": None, "runbook": None}
+    empty = {"metrics": None, "model": None, "api": None, "alerts": None, "runbook": None,
+             "known_issues": None}
     text = template(TEMPLATE).render(card_data="", kept={}, placeholder=PLACEHOLDER, **empty)
     return {section.title for section in sections(text)}
 

@@ -2,9 +2,11 @@
 
 Sources: the metrics JSON that training wrote, the BentoML service (its OpenAPI spec, and the
 stored model it loads with the lineage and artifact hash recorded at training), the
-Prometheus alert rules and the runbook next to them.
+Prometheus alert rules and the runbook next to them, and the known issues: those the
+project's known_issues.yaml lists, and those found in the measured results it names.
 """
 
+import datetime
 import json
 import os
 import subprocess
@@ -17,6 +19,7 @@ from handbook.inputs import InputError, load_json, load_yaml
 
 HANDBOOK_ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = "RUNBOOK.md"
+KNOWN_ISSUES = "known_issues.yaml"
 
 
 def metric_slices(metrics: dict) -> list[tuple[str, dict]]:
@@ -44,6 +47,118 @@ def metrics_table(metrics: dict) -> dict:
     rows = metric_slices(metrics)
     columns = list(dict.fromkeys(name for _, values in rows for name in values))
     return {"columns": columns, "rows": rows, "overall": dict(rows[0][1]) if rows else {}}
+
+
+def checked(value, fields: dict[str, type | tuple], where: str) -> dict:
+    """`value`, which must be a mapping of exactly `fields` (name: type)."""
+    if not isinstance(value, dict) or set(value) != set(fields):
+        raise InputError(f"{where} must hold exactly {', '.join(fields)}")
+    for name, kind in fields.items():
+        if not isinstance(value[name], kind) or isinstance(value[name], bool):
+            raise InputError(f"{where}: {name} has the wrong type: {value[name]!r}")
+    return value
+
+
+def slice_issues(measured: dict, limits: dict) -> list[dict]:
+    """Slices of the metrics file whose metric is below the floor, or whose rows are few."""
+    metric, found = limits["metric"], []
+    for label, values in metric_slices(measured):
+        if metric in values and values[metric] < limits["floor"]:
+            found.append(f"`{metric}` is {values[metric]} on {label}, below the floor of "
+                         f"{limits['floor']} set in `{KNOWN_ISSUES}`")
+        if "rows" in values and values["rows"] < limits["min_rows"]:
+            found.append(f"{label} holds {values['rows']} rows, fewer than the "
+                         f"{limits['min_rows']} that `{KNOWN_ISSUES}` asks of a slice")
+    return [{"issue": issue, "evidence": "Results by slice", "tracking": limits["tracking"]}
+            for issue in found]
+
+
+def ablation_issues(project: Path, spec: dict) -> list[dict]:
+    """Inputs whose ablation drop is not above zero by two standard errors (the rule of the
+    flagship's Data 2 check): the file maps `features` to `roc_auc_drop` and `standard_error`."""
+    results = load_json(project / spec["file"], "ablation results")
+    try:
+        weak = {name: (part["roc_auc_drop"], part["standard_error"])
+                for name, part in results["features"].items()
+                if part["roc_auc_drop"] - 2 * part["standard_error"] <= 0}
+    except (KeyError, TypeError, AttributeError):
+        raise InputError(f"ablation results {spec['file']} must map features to their "
+                         "roc_auc_drop and standard_error (numbers)") from None
+    return [{"issue": f"`{name}` earns no ROC AUC beyond noise: leaving it out loses "
+                      f"{drop} ± {error} (mean ± standard error), not above zero by two "
+                      "standard errors",
+             "evidence": f"`{spec['file']}`", "tracking": spec["tracking"]}
+            for name, (drop, error) in weak.items()]
+
+
+def policy_issues(project: Path, spec: dict) -> list[dict]:
+    """Each input the feature policy restricts, with why (its `restricted:` entries)."""
+    policy = load_yaml(project / spec["file"], "feature policy") or {}
+    restricted = policy.get("restricted") if isinstance(policy, dict) else None
+    if not isinstance(restricted, dict) or not all(
+            isinstance(entry, dict) and "why" in entry for entry in restricted.values()):
+        raise InputError(f"feature policy {spec['file']} must map `restricted` inputs to "
+                         "a `why`")
+    return [{"issue": f"Restricted input `{name}`: {' '.join(str(entry['why']).split())}",
+             "evidence": f"`{spec['file']}`", "tracking": spec["tracking"]}
+            for name, entry in restricted.items()]
+
+
+def staleness_issues(project: Path, spec: dict) -> list[dict]:
+    """Where the model's quality crosses its floor as drift grows (the flagship's
+    `python -m ops.staleness`): the file holds `floor` and `retrain_at_concept_drift`."""
+    results = load_json(project / spec["file"], "staleness results")
+    try:
+        floor, drift = results["floor"], results["retrain_at_concept_drift"]
+    except (KeyError, TypeError):
+        raise InputError(f"staleness results {spec['file']} must hold floor and "
+                         "retrain_at_concept_drift") from None
+    issue = (f"The model goes stale: its ROC AUC falls below the floor of {floor} at a "
+             f"concept drift of {drift}, the retraining trigger" if drift is not None else
+             f"No drift strength measured takes its ROC AUC below the floor of {floor}")
+    return [{"issue": issue, "evidence": f"`{spec['file']}`", "tracking": spec["tracking"]}]
+
+
+# What known_issues.yaml may hold under `measured`, and the fields of each open issue.
+MEASURED = {"slices": {"metric": str, "floor": (int, float), "min_rows": int, "tracking": str},
+            "ablation": {"file": str, "tracking": str},
+            "feature_policy": {"file": str, "tracking": str},
+            "staleness": {"file": str, "tracking": str}}
+OPEN_ISSUE = {"issue": str, "since": (str, datetime.date), "tracking": str}
+
+
+def known_issues(project: Path, measured: dict | None) -> list[dict] | None:
+    """The rows of the card's Known issues section, each an issue, its evidence and where it
+    is tracked: measured ones from the results the project's known_issues.yaml names, with
+    its limits, then the open ones it lists. None when the project has no such file."""
+    path = project / KNOWN_ISSUES
+    if not path.is_file():
+        return None
+    where = f"known issues file {path}"
+    spec = load_yaml(path, "known issues file") or {}
+    if not isinstance(spec, dict) or set(spec) - {"measured", "open"}:
+        raise InputError(f"{where} may hold only `measured` and `open`")
+    parts, listed = spec.get("measured") or {}, spec.get("open") or []
+    if not isinstance(parts, dict) or set(parts) - set(MEASURED):
+        raise InputError(f"{where}: `measured` may hold only {', '.join(MEASURED)}")
+    if not isinstance(listed, list):
+        raise InputError(f"{where}: `open` must be a list of issues")
+    parts = {kind: checked(value, MEASURED[kind], f"{where}: measured.{kind}")
+             for kind, value in parts.items()}
+    rows = []
+    if "slices" in parts and measured is not None:
+        rows += slice_issues(measured, parts["slices"])
+    if "ablation" in parts:
+        rows += ablation_issues(project, parts["ablation"])
+    if "feature_policy" in parts:
+        rows += policy_issues(project, parts["feature_policy"])
+    if "staleness" in parts:
+        rows += staleness_issues(project, parts["staleness"])
+    for number, entry in enumerate(listed, 1):
+        issue = checked(entry, OPEN_ISSUE, f"{where}: open issue {number}")
+        rows.append({"issue": issue["issue"], "evidence": f"not measured; open since "
+                     f"{issue['since']}", "tracking": issue["tracking"]})
+    return rows
 
 
 def service_target(project: Path, service: str | None) -> str | None:
@@ -160,6 +275,7 @@ def collect(project: Path, metrics: Path | None = None, alerts: list[Path] | Non
     # The files first: a bad one should fail before the slow import of the service.
     alert_files = find_alert_files(project) if alerts is None else alerts
     alert_list = [alert for path in alert_files for alert in load_alerts(path)]
+    issues = known_issues(project, measured)
     target = service_target(project, service)
     described = describe_service(project, target) if target else None
     stored = described["models"][0] if described and described["models"] else None
@@ -174,4 +290,5 @@ def collect(project: Path, metrics: Path | None = None, alerts: list[Path] | Non
         "api": api_facts(described["openapi"]) if described else None,
         "alerts": alert_list or None,
         "runbook": RUNBOOK if (project / RUNBOOK).is_file() else None,
+        "known_issues": issues,
     }

@@ -164,6 +164,94 @@ def test_card_render_on_bad_metrics(tmp_path, metrics, message):
         assert "Traceback" not in result.stderr
 
 
+KNOWN_ISSUES = {
+    "measured": {
+        "slices": {"metric": "roc_auc", "floor": 0.75, "min_rows": 500, "tracking": "gate"},
+        "ablation": {"file": "results/ablation.json", "tracking": "D2"},
+        "feature_policy": {"file": "policy.yaml", "tracking": "review"},
+        "staleness": {"file": "results/staleness.json", "tracking": "alert"}},
+    "open": [{"issue": "Synthetic data only", "since": "2026-01-31", "tracking": "T-1"}],
+}
+
+
+@pytest.fixture
+def issues_project(tmp_path):
+    """A project without a service whose known_issues.yaml names planted results."""
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "overall": {"rows": 1000, "roc_auc": 0.8},
+        "by_band": {"young": {"rows": 900, "roc_auc": 0.74}, "old": {"rows": 100, "roc_auc": 0.9}},
+    }))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "ablation.json").write_text(json.dumps({"features": {
+        "income": {"roc_auc_drop": 0.03, "standard_error": 0.002},
+        "noise": {"roc_auc_drop": 0.0004, "standard_error": 0.0006},
+        "on_the_edge": {"roc_auc_drop": 0.0004, "standard_error": 0.0002},
+        "barely": {"roc_auc_drop": 0.0005, "standard_error": 0.0002}}}))
+    (tmp_path / "results" / "staleness.json").write_text(json.dumps(
+        {"floor": 0.7, "retrain_at_concept_drift": 0.42, "points": []}))
+    (tmp_path / "policy.yaml").write_text(
+        "allowed: {income: Affordability.}\n"
+        "restricted:\n  age:\n    why: >-\n      Protected;\n      kept to show the checks.\n"
+        "    requires: [A legal review.]\n")
+    (tmp_path / "known_issues.yaml").write_text(yaml.safe_dump(KNOWN_ISSUES))
+    return tmp_path
+
+
+def known_issue_rows(card_text: str) -> list[list[str]]:
+    body = card_text.split("### Known issues\n", 1)[1].split("\n#", 1)[0]
+    return [line.strip("| ").split(" | ") for line in body.splitlines()
+            if line.startswith("| ") and not line.startswith("| issue |")]
+
+
+def test_known_issues_are_rendered_from_the_results_the_file_names(issues_project):
+    result = handbook("card", "render", issues_project)
+    assert result.returncode == 0, result.stderr
+    card = (issues_project / "MODEL_CARD.md").read_text()
+    assert known_issue_rows(card) == [
+        ["`roc_auc` is 0.74 on band: young, below the floor of 0.75 set in `known_issues.yaml`",
+         "Results by slice", "gate"],
+        ["band: old holds 100 rows, fewer than the 500 that `known_issues.yaml` asks of a slice",
+         "Results by slice", "gate"],
+        ["`noise` earns no ROC AUC beyond noise: leaving it out loses 0.0004 ± 0.0006 (mean ± "
+         "standard error), not above zero by two standard errors", "`results/ablation.json`",
+         "D2"],
+        ["`on_the_edge` earns no ROC AUC beyond noise: leaving it out loses 0.0004 ± 0.0002 "
+         "(mean ± standard error), not above zero by two standard errors",
+         "`results/ablation.json`", "D2"],
+        ["Restricted input `age`: Protected; kept to show the checks.", "`policy.yaml`",
+         "review"],
+        ["The model goes stale: its ROC AUC falls below the floor of 0.7 at a concept drift of "
+         "0.42, the retraining trigger", "`results/staleness.json`", "alert"],
+        ["Synthetic data only", "not measured; open since 2026-01-31", "T-1"],
+    ]
+    assert not [problem for problem in cli.card.check(card) if "Known issues" in problem]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda spec: spec["measured"]["slices"].update(floor="high"),
+     "measured.slices: floor has the wrong type: 'high'"),
+    (lambda spec: spec["measured"].update(slicez=spec["measured"].pop("slices")),
+     "`measured` may hold only slices, ablation, feature_policy, staleness"),
+    (lambda spec: spec["open"][0].pop("since"),
+     "open issue 1 must hold exactly issue, since, tracking"),
+    (lambda spec: spec["measured"]["ablation"].update(file="results/missing.json"),
+     "results/missing.json does not exist"),
+    (lambda spec: spec["measured"]["feature_policy"].update(file="metrics.json"),
+     "feature policy metrics.json must map `restricted` inputs to a `why`"),
+    (lambda spec: spec["measured"]["staleness"].update(file="metrics.json"),
+     "staleness results metrics.json must hold floor and retrain_at_concept_drift"),
+], ids=["wrong type", "unknown part", "missing field", "missing results", "not a policy",
+        "not a staleness file"])
+def test_a_bad_known_issues_file_stops_the_render_with_one_line(issues_project, change, message):
+    spec = json.loads(json.dumps(KNOWN_ISSUES))
+    change(spec)
+    (issues_project / "known_issues.yaml").write_text(yaml.safe_dump(spec))
+    result = handbook("card", "render", issues_project)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert not (issues_project / "MODEL_CARD.md").exists()
+
+
 def test_card_render_of_a_missing_project_or_broken_service(tmp_path):
     result = handbook("card", "render", tmp_path / "nowhere")
     assert result.returncode == 2 and "does not exist" in result.stderr

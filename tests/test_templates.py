@@ -49,6 +49,8 @@ FACTS = {
             "infrastructure": ["GET /readyz"]},
     "alerts": [alerts.describe(RULE)],
     "runbook": "RUNBOOK.md",
+    "known_issues": [{"issue": "Slow | on Mondays", "evidence": "not measured; open since "
+                      "2026-01-31", "tracking": "the toy tracker"}],
 }
 
 
@@ -94,6 +96,24 @@ def test_a_filled_card_is_complete_and_its_numbers_check():
     assert card.check(complete, MEASURED) == []
     assert "| region: south | 100 | 0.77 | 0.16 |" in complete
     assert "a \\| b" in complete, "a | inside a table cell must be escaped"
+    assert ("| Slow \\| on Mondays | not measured; open since 2026-01-31 | the toy tracker |"
+            in complete)
+
+
+def test_known_issues_are_required_and_come_only_from_the_pipeline():
+    """Without known-issue facts the section is a placeholder the checker names; an empty list
+    says that nothing was found; text written into the section does not survive a render."""
+    without = card.render({**FACTS, "known_issues": None}, complete_card())
+    assert card.check(without) == [f"Known issues: still {PLACEHOLDER}"]
+    removed = re.sub(r"### Known issues\n.*?(?=## Deployment)", "", complete_card(), flags=re.S)
+    assert card.check(removed) == ["Known issues: section missing"]
+    none_found = card.render({**FACTS, "known_issues": []}, complete_card())
+    assert card.check(none_found) == []
+    assert "lists no open issue, and no measured result it names crosses its limits" \
+        in none_found
+    typed = complete_card().replace("| the toy tracker |\n", "| the toy tracker |\n"
+                                    "| Typed by hand | - | - |\n", 1)
+    assert "Typed by hand" in typed and "Typed by hand" not in card.render(FACTS, typed)
 
 
 def test_a_render_keeps_written_text_and_added_headings_and_updates_numbers():
