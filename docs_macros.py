@@ -12,9 +12,10 @@ measurements render them at build time instead, from files a command regenerates
   the committed card is stale).
 
 `staleness_chart()` draws `example.staleness` as an inline SVG at build time, so the plot
-cannot disagree with the file. One macro renders facts that are not measurements: `chapter_tool_rows()`, the start page's
-table of the tools each practice chapter needs, from the chapters' `opening` front matter
-(overrides/hooks.py renders the same data as each chapter's opening box).
+cannot disagree with the file. One macro renders facts that are not measurements:
+`chapter_tool_rows()`, the start page's table of the tools each practice chapter needs, from
+the chapters' `opening` front matter (overrides/hooks.py renders the same data as each
+chapter's opening box).
 
 A page opts in with `render_macros: true` in its front matter (`render_by_default` is off:
 the template pages show Jinja that must stay as it is) and writes, for example,
