@@ -13,7 +13,7 @@ import bentoml
 from cachetools import TTLCache
 from threadpoolctl import threadpool_limits
 
-from credit_risk import artifact, scoring, telemetry
+from credit_risk import artifact, jsonl_log, scoring, telemetry
 from credit_risk.batching import MicroBatcher
 from credit_risk.cache import PredictionCache
 from credit_risk.middleware import audit, auth, errors, limits, overload, rejections
@@ -23,17 +23,20 @@ from credit_risk.settings import Settings, SettingsError
 
 
 def start_or_exit():
-    """The settings and the verified model, or SystemExit with one line saying what is wrong."""
+    """The settings, the verified model and the log key (None: the prediction log is plain),
+    or SystemExit with one line saying what is wrong."""
     try:
         settings = Settings.from_env()
-        return settings, scoring.load(settings.model, settings.signing_public_key, settings.runtime)
-    except (SettingsError, artifact.ArtifactError) as error:
+        key = jsonl_log.read_key(settings.log_key_file) if settings.log_key_file else None
+        model = scoring.load(settings.model, settings.signing_public_key, settings.runtime)
+        return settings, model, key
+    except (SettingsError, jsonl_log.LogKeyError, artifact.ArtifactError) as error:
         raise SystemExit(f"credit-risk service not started: {error}") from None
     except bentoml.exceptions.NotFound as error:
         raise SystemExit(f"credit-risk service not started: CREDIT_RISK_MODEL: {error}") from None
 
 
-SETTINGS, MODEL = start_or_exit()
+SETTINGS, MODEL, LOG_KEY = start_or_exit()
 
 # --8<-- [start:image]
 # The container image `bentoml build` describes. BENTO_BASE_IMAGE names a local base image
@@ -98,7 +101,7 @@ class CreditRisk:
         if (remembered := self.cache.get(application)) is not None:
             telemetry.CACHE_LOOKUPS.labels(result="hit").inc()
             answer = remembered.model_copy(update={"request_id": uuid.uuid4().hex})
-            telemetry.record([application], [answer], SETTINGS.logs)
+            telemetry.record([application], [answer], SETTINGS.logs, LOG_KEY)
             return answer
         if self.cache.store is not None:
             telemetry.CACHE_LOOKUPS.labels(result="miss").inc()
@@ -113,7 +116,7 @@ class CreditRisk:
 
     def score_and_record(self, applications: list[LoanApplication]) -> list[Score]:
         scores = scoring.score(self.model, applications)
-        telemetry.record(applications, scores, SETTINGS.logs)
+        telemetry.record(applications, scores, SETTINGS.logs, LOG_KEY)
         return scores
 
 

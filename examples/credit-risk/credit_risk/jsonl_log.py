@@ -6,8 +6,16 @@ files to erase a person's lines or to drop old ones while the service runs; the 
 share the folder's lock file: every write holds it shared, a rewrite holds it alone, and a
 writer whose file was replaced by a rewrite reopens it before writing. Readers skip the
 request ids listed in the folder's erasure register (`erasures.jsonl`), whatever a file holds.
+
+Encryption at rest: given a log key (the `log_key_file` setting, made by `python -m
+ops.privacy keygen`), the service seals each prediction line: everything but its time and
+request id is encrypted with AES-GCM, the request id bound to it, so a copied or changed line
+does not open. Erasure and retention need no key (they go by request id and time); every
+reader of the applicants' values needs it, and is refused in one line without it.
 """
 
+import base64
+import binascii
 import datetime
 import fcntl
 import hashlib
@@ -18,9 +26,56 @@ import os
 from pathlib import Path
 
 import bentoml
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FILE_BYTES, FILES_KEPT = 50 * 2**20, 5
 LOCK_FILE, ERASURE_REGISTER = ".rewrite.lock", "erasures.jsonl"
+KEY_BYTES, NONCE_BYTES = 32, 12  # AES-256-GCM; a random 96-bit nonce per line
+
+
+class LogKeyError(ValueError):
+    """A log key cannot be read, or a sealed line cannot be opened; one line says which."""
+
+
+def read_key(path: Path) -> bytes:
+    """The log key in `path`: 32 bytes, base64 (as `python -m ops.privacy keygen` writes it)."""
+    try:
+        key = base64.b64decode(Path(path).read_text().strip(), validate=True)
+    except (OSError, UnicodeDecodeError, binascii.Error) as error:
+        raise LogKeyError(f"log key file {path} cannot be read as a base64 key: "
+                          f"{error}") from None
+    if len(key) != KEY_BYTES:
+        raise LogKeyError(f"log key file {path} holds {len(key)} bytes; a log key has "
+                          f"{KEY_BYTES}")
+    return key
+
+
+def seal(line: dict, key: bytes) -> dict:
+    """`line` with everything but its request id encrypted, the request id bound to it."""
+    secret = json.dumps({name: value for name, value in line.items() if name != "request_id"})
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, secret.encode(), line["request_id"].encode())
+    return {"request_id": line["request_id"],
+            "sealed": base64.b64encode(nonce + sealed).decode()}
+
+
+def unseal(line: dict, key: bytes | None, where: str) -> dict:
+    """A sealed `line` opened with `key` (a plain line as it is); `where` names it in errors."""
+    if "sealed" not in line:
+        return line
+    if key is None:
+        raise LogKeyError(f"{where} is sealed: reading it needs the log key "
+                          "(CREDIT_RISK_LOG_KEY_FILE)")
+    raw = base64.b64decode(line["sealed"])
+    try:
+        secret = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
+                                     line["request_id"].encode())
+    except InvalidTag:
+        raise LogKeyError(f"{where} does not open with this log key: another key sealed it, "
+                          "or the line was changed") from None
+    clear = {name: value for name, value in line.items() if name != "sealed"}
+    return {**clear, **json.loads(secret)}
 
 
 class JsonLines(logging.Formatter):
@@ -79,7 +134,7 @@ def jsonl_logger(kind: str, folder: Path) -> logging.Logger:
     handler is not safe across processes."""
     worker = bentoml.server_context.worker_index or 0
     logger = logging.getLogger(f"credit_risk.{kind}.{worker}")
-    if not logger.handlers:
+    if not any(isinstance(handler, SharedLogFile) for handler in logger.handlers):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         handler = SharedLogFile(folder / f"{kind}.{worker}.jsonl")
         handler.setFormatter(JsonLines())
@@ -123,17 +178,18 @@ def log_files(folder: Path, kind: str) -> list[Path]:
     return sorted(Path(folder).glob(f"{kind}.*.jsonl*"), key=lambda p: p.stat().st_mtime)
 
 
-def read_log(folder: Path, kind: str) -> list[dict]:
+def read_log(folder: Path, kind: str, key: bytes | None = None) -> list[dict]:
     """Every line of a JSON-lines log in `folder`, oldest file first (rotated included),
-    erased request ids left out."""
+    erased request ids left out, sealed lines opened with `key`."""
     erased_ids = erased(folder)
-    lines = [json.loads(line) for path in log_files(folder, kind)
-             for line in path.read_text().splitlines()]
+    lines = [unseal(json.loads(line), key, f"{path}:{number}")
+             for path in log_files(folder, kind)
+             for number, line in enumerate(path.read_text().splitlines(), 1)]
     if not erased_ids:
         return lines
     return [kept for line in lines if (kept := redact(line, erased_ids)) is not None]
 
 
-def read_prediction_log(folder: Path) -> list[dict]:
+def read_prediction_log(folder: Path, key: bytes | None = None) -> list[dict]:
     """Every logged prediction in `folder`, oldest file first (rotated files included)."""
-    return read_log(folder, "predictions")
+    return read_log(folder, "predictions", key)

@@ -87,6 +87,9 @@ class Settings(BaseModel):
                                         "`~/.local/state/credit-risk`)")
     log_dir: Path | None = Field(None, description="Prediction and audit logs "
                                                    "(default: `<state_dir>/logs`)")
+    log_key_file: Path | None = Field(None, description="Key that seals applicants' values in "
+                                                        "the prediction log (AES-GCM; `python "
+                                                        "-m ops.privacy keygen`); unset: plain")
     # Integrity
     signing_public_key: Path | None = Field(None, description="Public key the model's signature "
                                                               "must match; unset: not checked")

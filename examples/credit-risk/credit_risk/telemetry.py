@@ -4,7 +4,7 @@
   PROMETHEUS_MULTIPROC_DIR set, so these add up across workers on /metrics.
 - Every scored application becomes one JSON line (features, prediction, the codes of a
   decline's reasons, request id, UTC time) in a size-capped file per worker (see jsonl_log),
-  for drift jobs and for joining delayed labels.
+  for drift jobs and for joining delayed labels; sealed given a log key (see jsonl_log).
 """
 
 import collections
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from credit_risk.jsonl_log import jsonl_logger
+from credit_risk.jsonl_log import jsonl_logger, seal
 
 PROBABILITY = Histogram(
     "credit_risk_probability_of_default", "Predicted probability of default per application",
@@ -65,8 +65,9 @@ def describe_model(model) -> None:
     EXPECTED_DECLINE_RATE.set(model.metadata["metrics"]["overall"]["decline_rate"])
 
 
-def record(applications: list, scores: list, log_dir: Path) -> None:
-    """Count scored applications and log them to `log_dir` (pydantic models, in order)."""
+def record(applications: list, scores: list, log_dir: Path, key: bytes | None = None) -> None:
+    """Count scored applications and log them to `log_dir` (pydantic models, in order),
+    each line sealed with `key` when one is given."""
     lines, decisions = [], collections.Counter()
     for application, score in zip(applications, scores, strict=True):
         PROBABILITY.observe(score.probability_of_default)
@@ -75,4 +76,6 @@ def record(applications: list, scores: list, log_dir: Path) -> None:
                       "reasons": [reason.code for reason in score.reasons]})
     for decision, count in decisions.items():
         DECISIONS.labels(decision=decision).inc(count)
+    if key is not None:
+        lines = [seal(line, key) for line in lines]
     jsonl_logger("predictions", log_dir).info("", extra={"lines": lines})  # one write

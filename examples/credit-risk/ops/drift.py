@@ -7,8 +7,9 @@ It compares the features logged in the last --window (up to the newest predictio
 data the served model was trained on (rebuilt from the model's lineage) using Evidently, and
 writes an HTML report and a JSON summary. Given labels (request_id, default), it measures
 ROC AUC per --window over the whole log, since outcomes arrive late. Request ids erased by
-`ops.privacy` are left out of both. With --pushgateway it pushes the results as Prometheus
-metrics, which is how a batch job reports to Prometheus.
+`ops.privacy` are left out of both; a sealed log opens with the service's log key
+(CREDIT_RISK_LOG_KEY_FILE). With --pushgateway it pushes the results as Prometheus metrics,
+which is how a batch job reports to Prometheus.
 """
 
 import argparse
@@ -22,7 +23,7 @@ from evidently.presets import DataDriftPreset
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from sklearn.metrics import roc_auc_score
 
-from credit_risk.jsonl_log import read_prediction_log
+from credit_risk.jsonl_log import read_key, read_prediction_log
 from credit_risk.schema import CATEGORICAL, FEATURES, MODEL_NAME, NUMERIC, TARGET
 from credit_risk.settings import Settings
 from ops.privacy import without_erased
@@ -119,8 +120,10 @@ def main() -> None:
     parser.add_argument("--pushgateway", help="host:port of a Prometheus Pushgateway")
     args = parser.parse_args()
 
-    log_dir = args.log_dir or Settings.from_env().logs
-    predictions = pd.DataFrame(read_prediction_log(log_dir))
+    settings = Settings.from_env()
+    log_dir = args.log_dir or settings.logs
+    key = read_key(settings.log_key_file) if settings.log_key_file else None
+    predictions = pd.DataFrame(read_prediction_log(log_dir, key))
     if predictions.empty:
         parser.exit(2, f"no predictions logged in {log_dir}\n")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
     python -m ops.privacy erase --request-id ID [--request-id ID ...] [--labels labels.jsonl]
     python -m ops.privacy purge --older-than-days 90
+    python -m ops.privacy keygen keys/log.key    # then CREDIT_RISK_LOG_KEY_FILE=keys/log.key
 
 The prediction log and the audit log (the service's log_dir setting, or --log-dir) hold
 applicants' data keyed by request id. `erase` rewrites every file of both logs, rotated ones
@@ -16,10 +17,13 @@ lines whose `time` is older than the given number of days.
 Both run while the service serves: a rewrite holds the log folder's lock alone, so the
 workers' writes wait for it (see credit_risk/jsonl_log.py) and none is lost. Each file is
 rewritten atomically (temporary file, fsync, rename), stays 0600 and keeps its modification
-time, which orders the rotated files for readers.
+time, which orders the rotated files for readers. Neither needs the log key: a sealed line
+keeps its time and request id in the clear (credit_risk/jsonl_log.py). `keygen` writes a new
+log key, readable by its owner only.
 """
 
 import argparse
+import base64
 import collections
 import datetime
 import fcntl
@@ -36,6 +40,7 @@ import pandas as pd
 
 from credit_risk.jsonl_log import (
     ERASURE_REGISTER,
+    KEY_BYTES,
     LOCK_FILE,
     digest,
     erased,
@@ -163,6 +168,15 @@ def without_erased(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
     return frame[~frame["request_id"].map(digest).isin(erased_ids)]
 
 
+def keygen(path: Path) -> None:
+    """Write a new random log key to `path` (base64, mode 0600); never over an existing file,
+    which would leave the lines it sealed unreadable."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(base64.b64encode(os.urandom(KEY_BYTES)).decode() + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log-dir", type=Path, default=None,
@@ -175,8 +189,14 @@ def main(argv: list[str] | None = None) -> int:
                          help="the outcomes file the drift job reads (--labels there)")
     purging = commands.add_parser("purge", help="remove the lines older than N days")
     purging.add_argument("--older-than-days", type=float, required=True)
+    keying = commands.add_parser("keygen", help="write a new log key (CREDIT_RISK_LOG_KEY_FILE)")
+    keying.add_argument("path", type=Path)
     args = parser.parse_args(argv)
     try:
+        if args.command == "keygen":
+            keygen(args.path)
+            print(f"wrote a log key to {args.path}; losing it loses every line it seals")
+            return 0
         folder = args.log_dir or Settings.from_env().logs
         if args.command == "erase":
             for entry in erase(folder, args.request_ids, args.labels):
@@ -188,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--older-than-days must not be negative")
             changed = purge(folder, args.older_than_days)
             print(f"purged {sum(changed.values())} lines from {len(changed)} files in {folder}")
+    except FileExistsError:
+        print(f"error: {args.path} exists; a new key there would leave its lines unreadable",
+              file=sys.stderr)
+        return 1
     except (ValueError, OSError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
