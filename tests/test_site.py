@@ -109,5 +109,5 @@ def test_no_broken_internal_links(site_url):
          f"{site_url}/"],
         capture_output=True, text=True, timeout=300,
     )
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert re.search(r"\b0 errors found", result.stdout), result.stdout[-2000:]

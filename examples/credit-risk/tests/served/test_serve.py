@@ -6,6 +6,7 @@ import socket
 
 import httpx
 import pytest
+from checks import poll
 from servers import AUTH, START_DEADLINE_S, assert_batch_matches_in_process, failed_start
 
 from credit_risk import artifact
@@ -33,12 +34,22 @@ def test_a_server_stopped_after_a_hang_leaves_no_process_and_no_port(trained, tm
         os.kill(pid, signal.SIGSTOP)
     processes.stop(process, grace_s=2)
     assert [pid for pid in tree if processes.alive(pid, tree[pid])] == []
+    # The kernel closes a killed process's sockets as it tears it down, which on a loaded
+    # machine can end a moment after the process is gone: the port must be free soon after.
+    poll(lambda: port_is_free(port), until=bool, deadline_s=10)
+
+
+def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         # SO_REUSEADDR lets the bind pass connections left in TIME_WAIT by the readiness
         # polls, but never a socket still listening on the port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen()  # raises if anything still listens there
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()  # fails if anything still listens there
+        except OSError:
+            return False
+    return True
 
 
 @pytest.mark.timeout(120)
