@@ -28,7 +28,7 @@ NOTEBOOK_TIMEOUT_S ?= 600
 
 EXAMPLES := $(patsubst %/README.md,%,$(wildcard examples/*/README.md))
 
-.PHONY: help serve test test-site test-examples test-fast bench notebooks system-deps lock upgrade-lock clean
+.PHONY: help serve test test-fast bench notebooks system-deps lock upgrade-lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -43,24 +43,13 @@ serve: $(VENV)/.installed ## the site on http://127.0.0.1:8000, live; notebooks 
 	trap 'kill -TERM -- -$$notebooks 2>/dev/null' EXIT; \
 	HANDBOOK_DRAFT=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
 
-test: $(VENV)/.installed system-deps ## everything CI runs (installs what it needs)
+test: $(VENV)/.installed system-deps notebooks ## everything CI runs (installs what it needs)
 	$(BIN)/ruff check .
 	@rm -rf build/junit
-	@# Two streams at once: much of each is waiting (servers starting, images building, load
-	@# ramps), so together they take far less than one after the other.
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-site test-examples
-	@# Last: every test the checklist links ran in the runs above (the examples' copies
+	$(BIN)/pytest --junitxml=build/junit/handbook.xml -k "not ran_in_the_last_test_run"
+	@# Last: every test the checklist links ran in the run above (the examples' copies
 	@# write build/junit/<example>-*.xml).
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_checklist.py -k ran_in_the_last_test_run
-
-test-site: $(VENV)/.installed ## the notebooks, then the repository's checks (site, browser, templates)
-	@# One notebook at a time: several train into and build from the same model store.
-	$(MAKE) --no-print-directory -j1 notebooks
-	$(BIN)/pytest --junitxml=build/junit/handbook.xml --ignore=tests/test_examples.py \
-		-k "not ran_in_the_last_test_run"
-
-test-examples: $(VENV)/.installed ## every example copied out and tested there, all tiers
-	$(BIN)/pytest --junitxml=build/junit/handbook-examples.xml tests/test_examples.py
 
 # No notebook, no system tool, no server: lint, the repository's own checks, and each
 # example's unit and in-process tiers, each example in its own process.
@@ -118,10 +107,7 @@ docs/notebooks/%.ipynb: notebooks/%.ipynb $(VENV)/.installed
 	@mkdir -p $(@D)
 	cp $< $@
 	@# Its report, build/notebooks/<name>.xml, gives the chapter's opening its run time.
-	@# Each cell may take NOTEBOOK_TIMEOUT_S, the whole notebook twice that: under `make test`
-	@# it runs beside the examples' tests, which can double its quiet time.
-	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -q \
-		-o addopts="" -o timeout=$$(( 2 * $(NOTEBOOK_TIMEOUT_S) )) \
+	$(BIN)/pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT_S) --overwrite -o addopts="" -q \
 		--junitxml=build/notebooks/$*.xml $@
 
 # Re-resolve every pin: the handbook's lock, then each example's own requirements.txt,

@@ -38,7 +38,7 @@ LOCAL_ENV = {
 }
 # One local cluster at a time on this machine: a node's start waits a fixed 30 s for its
 # raylet to register (in Ray's code, not configurable), which two clusters starting together
-# on a 2-core machine miss. `make test` runs the notebooks beside the example's tests.
+# on a 2-core machine miss (the notebook and the tests, run at the same time, say).
 MACHINE_LOCK = Path(tempfile.gettempdir()) / "credit-risk-local-ray-cluster.lock"
 
 

@@ -31,8 +31,8 @@ def cluster(trained):
             serve.shutdown()
 
 
-# The cluster fixture may first wait for another local cluster on the machine to end (under
-# `make test`, the batch notebook runs beside these tests): up to about five minutes.
+# The cluster fixture may first wait for another local cluster on the machine to end (the
+# batch notebook's, run at the same time): up to about five minutes.
 @pytest.mark.timeout(900)
 def test_ray_data_gives_the_embedded_jobs_rows(cluster, trained, tmp_path):
     from ops import ray_batch

@@ -229,8 +229,8 @@ def test_candidate_deciding_one_band_differently_is_stopped_in_the_shadow(
     assert {a["model_version"] for a in answers} == {version}
     assert "stage canary: skipped (stopped in the shadow stage)" in outcome.output
     assert environment.stable is serving and container_exists(serving)
-    # Only this environment's containers count: `make test` runs the automation notebook,
-    # whose releases start containers of their own, beside these tests.
+    # Only this environment's containers count: another release run on the machine (the
+    # automation notebook's, run at the same time) starts containers of its own.
     candidates = set(environment.releases) - {serving.name}
     assert candidates, "the release started no candidate"
     assert not candidates & running_containers(), "the stopped candidate still runs"

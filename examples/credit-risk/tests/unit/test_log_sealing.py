@@ -23,15 +23,20 @@ SCORE = Score(probability_of_default=0.42, decision="approve", model_version="v1
               request_id="r1", reasons=[])
 
 
-@pytest.fixture(autouse=True)
-def fresh_logger():
-    """The prediction logger keeps its first folder for the process (one per worker); each
-    test writes to a folder of its own."""
-    yield
+def close_prediction_log() -> None:
     logger = logging.getLogger("credit_risk.predictions.0")
     for handler in [h for h in logger.handlers if isinstance(h, SharedLogFile)]:
         handler.close()
         logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def fresh_logger():
+    """The prediction logger keeps its first folder for the process (one per worker), which
+    an earlier test in the session may have opened; each test here writes to its own."""
+    close_prediction_log()
+    yield
+    close_prediction_log()
 
 
 @pytest.fixture
