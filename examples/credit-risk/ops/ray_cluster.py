@@ -8,7 +8,6 @@ On real machines you start the nodes with `ray start` instead (see the batch cha
 jobs themselves do not change.
 """
 
-import fcntl
 import os
 import shutil
 import sys
@@ -18,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Ray replaces 127.0.0.1 with the machine's address everywhere unless "cluster mode" is off,
-# and reads the switch once, when it is first imported: without it, `ray.init` sends the
-# driver to the machine's address, where nodes bound to loopback do not answer.
+# and reads the switch once, when it is first imported. A worker node started with
+# node_ip_address=127.0.0.1 still announces the machine's address otherwise.
 LOCAL_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -36,28 +35,16 @@ LOCAL_ENV = {
     # A worker that has not registered after this long is killed and replaced (default 60 s).
     "RAY_worker_register_timeout_seconds": "180",
 }
-# One local cluster at a time on this machine: a node's start waits a fixed 30 s for its
-# raylet to register (in Ray's code, not configurable), which two clusters starting together
-# on a 2-core machine miss (the notebook and the tests, run at the same time, say).
-MACHINE_LOCK = Path(tempfile.gettempdir()) / "credit-risk-local-ray-cluster.lock"
 
 
 @contextmanager
 def local_cluster(workers: int = 2, cpus_per_worker: int = 1, head_cpus: int = 1,
                   object_store_mib: int = 200) -> Iterator[str]:
     """Start a head and `workers` worker nodes, each its own raylet, and connect this process
-    to them; yield the cluster's address; disconnect and stop every node on exit. Waits
-    while another local_cluster() on this machine runs."""
+    to them; yield the cluster's address; disconnect and stop every node on exit."""
     if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
         raise RuntimeError("ray was imported before local_cluster(): it would bind the "
                            "machine's address instead of 127.0.0.1")
-    with MACHINE_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        yield from _started(workers, cpus_per_worker, head_cpus, object_store_mib)
-
-
-def _started(workers: int, cpus_per_worker: int, head_cpus: int,
-             object_store_mib: int) -> Iterator[str]:
     # Short: Ray's unix socket paths must fit in 107 bytes, and pytest's tmp paths are long.
     state = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     (state / "ray").mkdir()

@@ -31,9 +31,7 @@ def cluster(trained):
             serve.shutdown()
 
 
-# The cluster fixture may first wait for another local cluster on the machine to end (the
-# batch notebook's, run at the same time): up to about five minutes.
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(400)
 def test_ray_data_gives_the_embedded_jobs_rows(cluster, trained, tmp_path):
     from ops import ray_batch
 
