@@ -180,11 +180,12 @@ def log_files(folder: Path, kind: str) -> list[Path]:
 
 def read_log(folder: Path, kind: str, key: bytes | None = None) -> list[dict]:
     """Every line of a JSON-lines log in `folder`, oldest file first (rotated included),
-    erased request ids left out, sealed lines opened with `key`."""
+    erased request ids left out, sealed lines opened with `key`. Readers take no lock, so a
+    last line without its newline is one a writer has not finished: it is left out."""
     erased_ids = erased(folder)
     lines = [unseal(json.loads(line), key, f"{path}:{number}")
              for path in log_files(folder, kind)
-             for number, line in enumerate(path.read_text().splitlines(), 1)]
+             for number, line in enumerate(path.read_text().split("\n")[:-1], 1)]
     if not erased_ids:
         return lines
     return [kept for line in lines if (kept := redact(line, erased_ids)) is not None]

@@ -175,6 +175,14 @@ def test_no_line_is_lost_while_erasures_rewrite_the_file_being_written(logs, wri
     assert [request_id for request_id in logged if request_id.startswith("w")] == written
 
 
+def test_a_line_still_being_written_is_not_read(tmp_path):
+    # Readers take no lock: a writer may be half-way through the last line.
+    write_lines(tmp_path / "predictions.0.jsonl", [prediction("a")])
+    with open(tmp_path / "predictions.0.jsonl", "a") as file:
+        file.write(json.dumps(prediction("b"))[:20])
+    assert [line["request_id"] for line in read_prediction_log(tmp_path)] == ["a"]
+
+
 def test_purge_removes_the_lines_older_than_the_retention_only(logs):
     write_lines(logs / "predictions.0.jsonl.2", [prediction("old", days_ago=400)])
     write_lines(logs / "audit.0.jsonl.2", [audit("old", days_ago=400), audit("d", days_ago=2)])
