@@ -51,10 +51,12 @@ class Point:
     requests: int
     ok: int
     errors: int
+    shed: int  # of the errors, the 503s an admission limit answers at once
     rps: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    shed_p99_ms: float
     client_cpu_ms_per_request: float
 
 
@@ -144,14 +146,17 @@ def load(url: str, body: Path, concurrency: int, requests: int) -> Point:
         csv.seek(0)
         rows = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)
     seconds, status, offset = rows[:, 0], rows[:, 6], rows[:, 7]
-    ok = status == 200
+    ok, shed = status == 200, status == 503
     wall = (offset + seconds).max() - offset.min()
     client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     p50, p95, p99 = (np.percentile(seconds[ok], q) * 1000 if ok.any() else float("nan")
                      for q in (50, 95, 99))
+    shed_p99 = round(np.percentile(seconds[shed], 99) * 1000, 2) if shed.any() else None
     return Point(concurrency=concurrency, requests=requests, ok=int(ok.sum()),
-                 errors=requests - int(ok.sum()), rps=round(ok.sum() / wall, 1),
+                 errors=requests - int(ok.sum()), shed=int(shed.sum()),
+                 rps=round(ok.sum() / wall, 1),
                  p50_ms=round(p50, 2), p95_ms=round(p95, 2), p99_ms=round(p99, 2),
+                 shed_p99_ms=shed_p99,
                  client_cpu_ms_per_request=round(client_cpu * 1000 / requests, 3))
 
 

@@ -8,7 +8,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 FLAGSHIP = ["no_batching", "batching", "two_workers", "cache", "nginx", "batch_endpoint", "onnx",
-            "batch_endpoint_onnx"]
+            "batch_endpoint_onnx", "no_access_log"]
+SHEDDING_LIMIT = 16  # CREDIT_RISK_MAX_IN_FLIGHT of the "shedding" configuration (default 128)
+OBJECTIVE_MS = 250  # the p99 latency objective
 
 
 def at(results: dict, server: str, concurrency: int) -> dict:
@@ -19,7 +21,7 @@ def at(results: dict, server: str, concurrency: int) -> dict:
 def target(name: str, measured: float, goal: float, unit: str, higher_is_better=True) -> dict:
     met = measured >= goal if higher_is_better else measured <= goal
     return {"target": name, "measured": round(measured, 2), "goal": goal, "unit": unit,
-            "met": bool(met)}
+            "higher_is_better": higher_is_better, "met": bool(met)}
 
 
 def targets(results: dict) -> list[dict]:
@@ -39,10 +41,25 @@ def targets(results: dict) -> list[dict]:
         target("/score_batch rows/s over in-process predict of 64 rows",
                batch_rows / floor["64"]["predict_rows_per_s"], 0.8, "x"),
         # The latency objective, at the load the chapter sizes for, with no request lost.
-        target("c=32 p99, batching", at(results, "batching", 32)["p99_ms"], 250, "ms",
+        target("c=32 p99, batching", at(results, "batching", 32)["p99_ms"], OBJECTIVE_MS, "ms",
                higher_is_better=False),
+        # The bound the chapter states: the most clients the flagship served inside the
+        # objective with no error, of the concurrencies measured.
+        target("most clients served with p99 inside the objective, batching",
+               max([p["concurrency"] for p in results["servers"]["batching"]["points"]
+                    if p["p99_ms"] <= OBJECTIVE_MS and p["errors"] == 0], default=0), 32,
+               "clients"),
+        # The alternative: a lower admission limit sheds the excess with 503s. It helps only
+        # if the 503s are quick and the admitted requests then meet the objective.
+        target(f"c=32 p99 of admitted requests, in-flight limit {SHEDDING_LIMIT}",
+               at(results, "shedding", 32)["p99_ms"], OBJECTIVE_MS, "ms", higher_is_better=False),
+        target(f"c=32 p99 of the 503 answers, in-flight limit {SHEDDING_LIMIT}",
+               at(results, "shedding", 32)["shed_p99_ms"] or 0, 50, "ms", higher_is_better=False),
+        target(f"errors other than 503 at c <= 64, in-flight limit {SHEDDING_LIMIT}",
+               sum(p["errors"] - p["shed"] for p in results["servers"]["shedding"]["points"]),
+               0, "requests", higher_is_better=False),
     ]
-    for name in ("no_batching", "batching"):
+    for name in ("no_batching", "batching", "no_access_log"):
         checks.append(target(f"c=1 p50 over in-process 1-row predict, {name}",
                              at(results, name, 1)["p50_ms"] - floor["1"]["predict_ms"], 2.0,
                              "ms", higher_is_better=False))
@@ -68,7 +85,7 @@ def summary(results: dict) -> str:
     lines += [f"| {key} | {value} |" for key, value in results["machine"].items()]
     lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
     for check in results["targets"]:
-        sign = ">=" if check["unit"] == "x" and "over before" not in check["target"] else "<="
+        sign = ">=" if check["higher_is_better"] else "<="
         lines.append(f"| {check['target']} | {check['measured']} {check['unit']} | "
                      f"{sign} {check['goal']} {check['unit']} | "
                      f"{'yes' if check['met'] else '**no**'} |")
@@ -83,9 +100,16 @@ def summary(results: dict) -> str:
         points = [*server["points"], {**server["after_burst"], "concurrency": "1 after burst"}]
         for p in points:
             lines.append(f"| {server['label']} | {p['concurrency']} | {p['rps']} | "
-                         f"{p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['errors']} | "
+                         f"{p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {errors(p)} | "
                          f"{p['client_cpu_ms_per_request']} |")
     return "\n".join(lines) + "\n"
+
+
+def errors(point: dict) -> str:
+    """The errors cell: how many, and how many of them were quick-shed 503s."""
+    if not point["shed"]:
+        return str(point["errors"])
+    return f"{point['errors']} ({point['shed']} of them 503, p99 {point['shed_p99_ms']} ms)"
 
 
 def plot(results: dict, folder: Path) -> None:
