@@ -17,8 +17,9 @@ export NO_MKDOCS_2_WARNING := 1
 # Debian packages the tests drive for real, as command:package. Set CHROMIUM to use another
 # Chromium-based browser binary (google-chrome on a GitHub runner, say).
 export CHROMIUM ?= chromium
+# /usr/bin/docker: Docker's own, or podman's Docker-compatible command (the Docker path's test).
 SYSTEM_DEPS := $(CHROMIUM):chromium podman:podman runc:runc debootstrap:debootstrap \
-	prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway nginx:nginx hey:hey
+	/usr/bin/docker:podman-docker prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway nginx:nginx hey:hey
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(NOTEBOOKS:notebooks/%=docs/notebooks/%)

@@ -179,7 +179,10 @@ def serve_compressed(directory: str, port: int, prefix: str) -> None:
             body = file.read_bytes()
             kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
             self.send_response(200)
-            self.send_header("Content-Type", kind)
+            # Text gets its charset, as static hosts send it (LinkChecker otherwise guesses
+            # with chardet, which fails once it has dropped root, reading the .venv as nobody).
+            self.send_header("Content-Type",
+                             f"{kind}; charset=utf-8" if kind.startswith("text/") else kind)
             if (kind.startswith(compressible)
                     and "gzip" in self.headers.get("Accept-Encoding", "")):
                 body = gzip.compress(body, compresslevel=6)

@@ -206,3 +206,20 @@ def test_podman_run_uses_the_flags_the_container_test_uses():
             in command), "the keys file must reach the container read-only, as in the test"
     assert re.search(r"--publish 127\.0\.0\.1:\d+:3000 ", command), "publish on loopback only"
     assert "chmod 755 secrets" in command and "chmod 644 secrets/api-keys.jsonl" in command
+
+
+def test_the_docker_commands_are_the_ones_the_container_test_runs():
+    # docs/practices/containerization.md's Docker tabs; tests/system/test_container.py runs
+    # DOCKER_CONTAINERIZE and DOCKER_RUN (with --detach and a name, to stop it afterwards).
+    found = blocks_tested_here("test_the_docker_commands_are_the_ones_the_container_test_runs")
+    shown = [" ".join(block.body.replace("\\\n", " ").split()) for _, block in found]
+    source = (ROOT / "examples/credit-risk/tests/system/test_container.py").read_text()
+    containerize = re.search(r'DOCKER_CONTAINERIZE = "(.*?)"', source)[1]
+    run = "".join(re.findall(r'"(.*?)"', re.search(r"DOCKER_RUN = \((.*?)\)\n", source, re.S)[1]))
+    image = "credit_risk_service:dev"
+    expected = [containerize.format(bento="credit_risk_service:latest", image=image),
+                run.replace(" --detach --name {name}", "").format(
+                    secrets='"$PWD/secrets', port=3000, image=image).replace(":ro", ':ro"')]
+    assert len(shown) == 2
+    for command, block in zip(expected, shown, strict=True):
+        assert command in block, f"the chapter shows\n{block}\nthe test runs\n{command}"
