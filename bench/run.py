@@ -40,7 +40,7 @@ SERVERS = [
     Server("nginx", "2 replicas behind nginx", "nginx",
            env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),)),
     # Two experiments on the serving targets: shed load earlier (the p99 objective), and
-    # drop BentoML's access log, the largest single cost the profile finds in its middleware.
+    # drop BentoML's access log, whose logging calls are among the profile's top functions.
     Server("shedding", f"BentoML, batching, in-flight limit {report.SHEDDING_LIMIT}", "bentoml",
            env=(("CREDIT_RISK_CACHE_ENTRIES", "0"),
                 ("CREDIT_RISK_MAX_IN_FLIGHT", str(report.SHEDDING_LIMIT)))),

@@ -219,7 +219,7 @@ def test_the_docker_commands_are_the_ones_the_container_test_runs():
     image = "credit_risk_service:dev"
     expected = [containerize.format(bento="credit_risk_service:latest", image=image),
                 run.replace(" --detach --name {name}", "").format(
-                    secrets='"$PWD/secrets', port=3000, image=image).replace(":ro", ':ro"')]
+                    volume='"$PWD/secrets:/run/secrets/credit-risk:ro"', port=3000, image=image)]
     assert len(shown) == 2
     for command, block in zip(expected, shown, strict=True):
         assert command in block, f"the chapter shows\n{block}\nthe test runs\n{command}"

@@ -87,7 +87,7 @@ def test_generated_dockerfile_passes_hadolint(release):
 # this test's names filled in; tests/test_code_blocks.py checks that the chapter shows these.
 DOCKER_CONTAINERIZE = "bentoml containerize {bento} --image-tag {image}"
 DOCKER_RUN = ("docker run --rm --detach --name {name}"
-              " --volume {secrets}:/run/secrets/credit-risk:ro"
+              " --volume {volume}"
               " --env CREDIT_RISK_API_KEYS_FILE=/run/secrets/credit-risk/api-keys.jsonl"
               " --publish 127.0.0.1:{port}:3000 {image}")
 # Where no Docker engine answers, `docker` is podman's Docker-compatible command line (Debian's
@@ -140,7 +140,8 @@ def test_the_docker_commands_build_and_run_the_image(release, docker_env, tmp_pa
     shutil.copy(Path(os.environ["CREDIT_RISK_STATE_DIR"]) / "api-keys.jsonl", secrets)
     (secrets / "api-keys.jsonl").chmod(0o644)
     name, port = f"credit-risk-docker-{os.getpid()}", free_port()
-    command = DOCKER_RUN.format(name=name, secrets=secrets, port=port, image=image).split()
+    volume = f"{secrets}:/run/secrets/credit-risk:ro"
+    command = DOCKER_RUN.format(name=name, volume=volume, port=port, image=image).split()
     env = {**os.environ, **docker_env}
     try:
         podman.sh(*command, **docker_env)
